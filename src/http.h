@@ -1,0 +1,49 @@
+/* http.h - libcurl plumbing for leadpipefs: one exchange, nothing more.
+ *
+ * Each thread gets its own curl easy handle (kept in thread-local storage);
+ * all of them share one pool of connections, DNS cache and TLS sessions
+ * through a curl share object. TLS peer and host verification stay on.
+ * No retries and no knowledge of the Leadpipe API live here (see api.h).
+ */
+#ifndef LEADPIPEFS_HTTP_H
+#define LEADPIPEFS_HTTP_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+typedef struct lp_http lp_http;
+
+struct lp_http_options {
+    const char *base_url;    /* e.g. "https://api.aws53.cloud", no trailing slash needed */
+    const char *api_key;     /* sent as x-api-key; copied */
+    long connect_timeout_ms; /* 0: library default (5000) */
+    long timeout_ms;         /* whole exchange; 0: library default (20000) */
+    const char *user_agent;  /* e.g. "leadpipefs/0.1.0"; copied */
+};
+
+struct lp_http_response {
+    long status;         /* HTTP status, 0 when no answer arrived */
+    char *body;          /* NUL-terminated, owned; free with lp_http_response_clear */
+    size_t body_len;
+    long retry_after_s;  /* Retry-After in seconds, -1 when absent */
+    bool transport_error; /* no complete HTTP answer (connect, timeout, reset) */
+    bool maybe_sent;     /* transport error after the request may have reached the server */
+    char error[256];     /* curl's description of a transport error */
+};
+
+/* Returns a new client or NULL (errno set). Caller frees with lp_http_free. */
+lp_http *lp_http_new(const struct lp_http_options *opts);
+void lp_http_free(lp_http *h);
+
+/* One exchange. method: "GET", "POST", "PATCH", "DELETE". path: "/v1/...?q" appended
+ * to the base URL. body: JSON text or NULL (content-type set only with a body).
+ * Returns 0 when an HTTP answer arrived (any status), -1 on transport failure.
+ * Either way *resp is filled and must be cleared by the caller. Thread-safe. */
+int lp_http_request(lp_http *h, const char *method, const char *path, const char *body,
+                    struct lp_http_response *resp);
+void lp_http_response_clear(struct lp_http_response *resp);
+
+/* Frees the calling thread's easy handle (call before a worker thread exits). */
+void lp_http_thread_cleanup(void);
+
+#endif
