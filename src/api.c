@@ -1,1 +1,557 @@
-/* stub */ typedef int lp_stub_api;
+/* api.c - the Leadpipe Intent audiences API as typed calls over http.c.
+ *
+ * Owns the paths, the retry policy (backoff with jitter, Retry-After, POST
+ * only when it cannot have been carried out) and the answer -> errno mapping.
+ */
+#include "api.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "http.h"
+#include "log.h"
+#include "lp_config.h"
+
+#define LP_API_BASE_PATH "/v1/intent/audiences"
+#define LP_API_DEFAULT_URL "https://api.aws53.cloud"
+#define LP_API_PAGE 100
+/* 10,000 pages of 100 is ten times the largest account we expect; a server
+ * that keeps inventing ids beyond that is broken, not big. */
+#define LP_API_MAX_PAGES 10000
+#define LP_API_MAX_BACKOFF_MS 60000L
+
+struct lp_api {
+    lp_http *http;
+    char *base_url;
+    int max_tries;
+    long backoff_ms;
+    long max_retry_after_ms;
+    atomic_ulong requests;
+};
+
+lp_api *lp_api_new(const struct lp_api_options *opts)
+{
+    struct lp_api_options o = opts ? *opts : (struct lp_api_options){0};
+    long timeout = o.timeout_ms > 0 ? o.timeout_ms : 20000;
+    long connect = o.connect_timeout_ms > 0 ? o.connect_timeout_ms : timeout;
+
+    if (!o.api_key) {
+        errno = EINVAL;
+        return NULL;
+    }
+    if (connect > 10000 && o.connect_timeout_ms <= 0)
+        connect = 10000;
+    lp_api *api = calloc(1, sizeof *api);
+    if (!api)
+        return NULL;
+    api->base_url = strdup(o.base_url ? o.base_url : LP_API_DEFAULT_URL);
+    api->max_tries = o.max_tries > 0 ? o.max_tries : 3;
+    api->backoff_ms = o.backoff_ms > 0 ? o.backoff_ms : 250;
+    api->max_retry_after_ms = o.max_retry_after_ms > 0 ? o.max_retry_after_ms : timeout;
+    atomic_init(&api->requests, 0);
+    struct lp_http_options ho = {
+        .base_url = api->base_url,
+        .api_key = o.api_key,
+        .connect_timeout_ms = connect,
+        .timeout_ms = timeout,
+        .user_agent = "leadpipefs/" LP_VERSION,
+    };
+    if (api->base_url)
+        api->http = lp_http_new(&ho);
+    if (!api->http) {
+        int saved = errno ? errno : ENOMEM;
+        free(api->base_url);
+        free(api);
+        errno = saved;
+        return NULL;
+    }
+    return api;
+}
+
+void lp_api_free(lp_api *api)
+{
+    if (!api)
+        return;
+    lp_http_free(api->http);
+    free(api->base_url);
+    free(api);
+}
+
+unsigned long lp_api_request_count(lp_api *api)
+{
+    return api ? atomic_load(&api->requests) : 0;
+}
+
+/* --- retry policy ------------------------------------------------------------ */
+
+static void sleep_ms(long ms)
+{
+    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+    while (ms > 0 && nanosleep(&ts, &ts) != 0 && errno == EINTR)
+        ;
+}
+
+/* A per-thread generator is enough for jitter and needs no lock. */
+static unsigned long jitter_random(void)
+{
+    static __thread uint64_t state;
+    if (state == 0) {
+        struct timespec now;
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        state = ((uint64_t)now.tv_nsec << 20) ^ (uint64_t)now.tv_sec ^
+                (uint64_t)(uintptr_t)pthread_self() ^ 0x9e3779b97f4a7c15ULL;
+    }
+    state ^= state << 13; /* xorshift64 */
+    state ^= state >> 7;
+    state ^= state << 17;
+    return (unsigned long)(state >> 11);
+}
+
+/* How long to wait after failed try number `try` (1-based). */
+static long retry_delay_ms(const lp_api *api, int try, const struct lp_http_response *resp)
+{
+    if (!resp->transport_error && resp->retry_after_s >= 0) {
+        long long ms = (long long)resp->retry_after_s * 1000;
+        return ms > api->max_retry_after_ms ? api->max_retry_after_ms : (long)ms;
+    }
+    long backoff = api->backoff_ms;
+    for (int i = 1; i < try && backoff < LP_API_MAX_BACKOFF_MS; i++)
+        backoff *= 2;
+    if (backoff > LP_API_MAX_BACKOFF_MS)
+        backoff = LP_API_MAX_BACKOFF_MS;
+    long low = backoff / 2;
+    return low + (long)(jitter_random() % (unsigned long)(backoff - low + 1));
+}
+
+static bool is_post(const char *method)
+{
+    return strcmp(method, "POST") == 0;
+}
+
+/* Whether another try may follow this answer. A POST is repeated only when the
+ * server certainly did not carry it out, else it could create two audiences. */
+static bool retriable(const char *method, const struct lp_http_response *resp)
+{
+    if (resp->transport_error)
+        return !is_post(method) || !resp->maybe_sent;
+    if (resp->status == 429)
+        return true;
+    return resp->status >= 500 && resp->status <= 599 && !is_post(method);
+}
+
+/* Whether the server may have carried out the request despite this answer. */
+static bool maybe_carried_out(const struct lp_http_response *resp)
+{
+    if (resp->transport_error)
+        return resp->maybe_sent;
+    return resp->status >= 500;
+}
+
+/* --- errors ------------------------------------------------------------------- */
+
+static void error_reset(struct lp_api_error *err)
+{
+    memset(err, 0, sizeof *err);
+}
+
+/* The final failed answer -> *err; returns the positive errno. */
+static int error_from_response(const lp_api *api, const struct lp_http_response *resp,
+                               struct lp_api_error *err)
+{
+    error_reset(err);
+    if (resp->transport_error) {
+        err->err = EIO;
+        snprintf(err->message, sizeof err->message, "%s %s: %s",
+                 resp->maybe_sent ? "no answer from" : "cannot reach", api->base_url, resp->error);
+        return err->err;
+    }
+    err->http_status = resp->status;
+    lp_parse_error_body(resp->body ? resp->body : "", resp->body_len, err->code, sizeof err->code,
+                        err->message, sizeof err->message);
+    err->err = lp_errno_for_status(resp->status, err->code);
+    if (err->err == 0) /* a status the caller could not use, e.g. 3xx */
+        err->err = EIO;
+    if (!err->message[0])
+        snprintf(err->message, sizeof err->message, "the API answered HTTP %ld", resp->status);
+    return err->err;
+}
+
+/* A 2xx answer we cannot use; returns EIO. */
+static int error_bad_answer(struct lp_api_error *err, long status, const char *reason)
+{
+    error_reset(err);
+    err->http_status = status;
+    err->err = EIO;
+    snprintf(err->message, sizeof err->message, "the API answered something unexpected: %s",
+             reason);
+    return EIO;
+}
+
+static int error_local(struct lp_api_error *err, int e, const char *message)
+{
+    error_reset(err);
+    err->err = e;
+    snprintf(err->message, sizeof err->message, "%s", message);
+    return e;
+}
+
+static void log_failure(const char *method, const char *path, const struct lp_api_error *err)
+{
+    if (err->http_status)
+        lp_log(LP_LOG_WARNING, "%s %s: HTTP %ld%s%s: %s", method, path, err->http_status,
+               err->code[0] ? " " : "", err->code, err->message);
+    else
+        lp_log(LP_LOG_WARNING, "%s %s: %s", method, path, err->message);
+}
+
+/* --- one call with retries ------------------------------------------------ */
+
+/* Runs method on path until a 2xx answer, a final answer or max_tries.
+ * Returns 0 with the 2xx answer in *resp (caller clears it), or -errno with
+ * *err filled and *resp cleared. For DELETE, a 404 after a try that may have
+ * gone through is returned as 0 with resp->status 404. */
+static int call(lp_api *api, const char *method, const char *path, const char *body,
+                struct lp_http_response *resp, struct lp_api_error *err)
+{
+    bool is_delete = strcmp(method, "DELETE") == 0;
+    bool earlier_maybe_done = false;
+
+    for (int try = 1;; try++) {
+        atomic_fetch_add(&api->requests, 1);
+        lp_http_request(api->http, method, path, body, resp);
+        if (!resp->transport_error && resp->status >= 200 && resp->status <= 299)
+            return 0;
+        if (is_delete && !resp->transport_error && resp->status == 404 && earlier_maybe_done)
+            return 0;
+        if (try >= api->max_tries || !retriable(method, resp))
+            break;
+        earlier_maybe_done = earlier_maybe_done || maybe_carried_out(resp);
+        long wait = retry_delay_ms(api, try, resp);
+        if (resp->transport_error)
+            lp_log(LP_LOG_DEBUG, "%s %s: %s; try %d again in %ld ms", method, path, resp->error,
+                   try + 1, wait);
+        else
+            lp_log(LP_LOG_DEBUG, "%s %s: HTTP %ld; try %d again in %ld ms", method, path,
+                   resp->status, try + 1, wait);
+        lp_http_response_clear(resp);
+        sleep_ms(wait);
+    }
+    int e = error_from_response(api, resp, err);
+    lp_http_response_clear(resp);
+    log_failure(method, path, err);
+    return -e;
+}
+
+/* Returns "/v1/intent/audiences/" + id with every byte but unreserved ones
+ * percent-encoded (also ".", so an id can never become a "../" segment).
+ * Malloc'd; caller frees. NULL on no memory. */
+static char *audience_path(const char *id)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    size_t base = strlen(LP_API_BASE_PATH "/");
+    char *path = malloc(base + 3 * strlen(id) + 1), *o;
+    if (!path)
+        return NULL;
+    memcpy(path, LP_API_BASE_PATH "/", base);
+    o = path + base;
+    for (const unsigned char *p = (const unsigned char *)id; *p; p++) {
+        if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
+            *p == '-' || *p == '_' || *p == '~') {
+            *o++ = (char)*p;
+        } else {
+            *o++ = '%';
+            *o++ = hex[*p >> 4];
+            *o++ = hex[*p & 15];
+        }
+    }
+    *o = '\0';
+    return path;
+}
+
+/* --- list ------------------------------------------------------------------- */
+
+/* Ids already received: open addressing over indices into the result array. */
+struct id_set {
+    size_t *slots; /* index + 1; 0 = empty */
+    size_t cap;    /* power of two */
+    size_t used;
+};
+
+static uint64_t hash_id(const char *s)
+{
+    uint64_t h = 1469598103934665603ULL; /* FNV-1a */
+    for (; *s; s++)
+        h = (h ^ (unsigned char)*s) * 1099511628211ULL;
+    return h;
+}
+
+/* Returns 1 when id is in the set (arr holds the entries the set indexes). */
+static int id_set_has(const struct id_set *set, const struct lp_audience *arr, const char *id)
+{
+    if (!set->cap)
+        return 0;
+    for (size_t i = hash_id(id) & (set->cap - 1);; i = (i + 1) & (set->cap - 1)) {
+        if (!set->slots[i])
+            return 0;
+        if (strcmp(arr[set->slots[i] - 1].id, id) == 0)
+            return 1;
+    }
+}
+
+static int id_set_put(struct id_set *set, const struct lp_audience *arr, size_t index)
+{
+    if ((set->used + 1) * 2 > set->cap) {
+        size_t cap = set->cap ? set->cap * 2 : 256;
+        size_t *slots = calloc(cap, sizeof *slots);
+        if (!slots)
+            return -1;
+        for (size_t j = 0; j < set->cap; j++) {
+            if (!set->slots[j])
+                continue;
+            size_t i = hash_id(arr[set->slots[j] - 1].id) & (cap - 1);
+            while (slots[i])
+                i = (i + 1) & (cap - 1);
+            slots[i] = set->slots[j];
+        }
+        free(set->slots);
+        set->slots = slots;
+        set->cap = cap;
+    }
+    size_t i = hash_id(arr[index].id) & (set->cap - 1);
+    while (set->slots[i])
+        i = (i + 1) & (set->cap - 1);
+    set->slots[i] = index + 1;
+    set->used++;
+    return 0;
+}
+
+struct list_acc {
+    struct lp_audience *arr;
+    size_t n, cap;
+    struct id_set ids;
+};
+
+/* Moves the page's entries with new ids into acc (page entries are left empty).
+ * Returns the number of new entries, or -1 on no memory. */
+static long list_take_page(struct list_acc *acc, struct lp_audience *page, size_t count)
+{
+    long fresh = 0;
+    for (size_t i = 0; i < count; i++) {
+        if (!page[i].id || id_set_has(&acc->ids, acc->arr, page[i].id))
+            continue; /* keep the first occurrence */
+        if (acc->n == acc->cap) {
+            size_t cap = acc->cap ? acc->cap * 2 : 128;
+            struct lp_audience *arr = realloc(acc->arr, cap * sizeof *arr);
+            if (!arr)
+                return -1;
+            acc->arr = arr;
+            acc->cap = cap;
+        }
+        acc->arr[acc->n] = page[i];
+        memset(&page[i], 0, sizeof page[i]);
+        if (id_set_put(&acc->ids, acc->arr, acc->n) != 0) {
+            page[i] = acc->arr[acc->n]; /* hand it back so the page frees it */
+            return -1;
+        }
+        acc->n++;
+        fresh++;
+    }
+    return fresh;
+}
+
+/* One page at offset: *page malloc'd (lp_audience_array_free). Returns 0 or -errno. */
+static int list_page(lp_api *api, size_t offset, struct lp_audience **page, size_t *count,
+                     struct lp_api_error *err)
+{
+    char path[96], reason[256] = "";
+    struct lp_http_response resp;
+
+    snprintf(path, sizeof path, LP_API_BASE_PATH "?limit=%d&offset=%zu", LP_API_PAGE, offset);
+    int rc = call(api, "GET", path, NULL, &resp, err);
+    if (rc != 0)
+        return rc;
+    if (lp_parse_list_response(resp.body, resp.body_len, page, count, reason, sizeof reason) != 0) {
+        error_bad_answer(err, resp.status, reason);
+        lp_http_response_clear(&resp);
+        log_failure("GET", path, err);
+        return -EIO;
+    }
+    lp_http_response_clear(&resp);
+    return 0;
+}
+
+int lp_api_list(lp_api *api, struct lp_audience **out, size_t *n, struct lp_api_error *err)
+{
+    struct lp_api_error local;
+    struct list_acc acc = {0};
+    size_t offset = 0;
+    int rc = 0;
+
+    if (!err)
+        err = &local;
+    *out = NULL;
+    *n = 0;
+    for (int pages = 0;; pages++) {
+        struct lp_audience *page = NULL;
+        size_t count = 0;
+        if (pages == LP_API_MAX_PAGES) {
+            rc = -error_local(err, EIO, "the API's listing did not end after 10000 pages");
+            log_failure("GET", LP_API_BASE_PATH, err);
+            break;
+        }
+        rc = list_page(api, offset, &page, &count, err);
+        if (rc != 0)
+            break;
+        long fresh = list_take_page(&acc, page, count);
+        lp_audience_array_free(page, count);
+        if (fresh < 0) {
+            rc = -error_local(err, ENOMEM, "out of memory while listing audiences");
+            break;
+        }
+        offset += count;
+        if (count < LP_API_PAGE || fresh == 0)
+            break;
+    }
+    free(acc.ids.slots);
+    if (rc == 0 && !acc.arr && !(acc.arr = calloc(1, sizeof *acc.arr)))
+        rc = -error_local(err, ENOMEM, "out of memory while listing audiences");
+    if (rc != 0) {
+        lp_audience_array_free(acc.arr, acc.n);
+        return rc;
+    }
+    *out = acc.arr;
+    *n = acc.n;
+    return 0;
+}
+
+/* --- one audience -------------------------------------------------------------- */
+
+/* Parses a {"data":{...}} answer into out; returns 0 or -EIO (err filled, logged). */
+static int take_audience(const char *method, const char *path, struct lp_http_response *resp,
+                         struct lp_audience *out, struct lp_api_error *err)
+{
+    char reason[256] = "";
+    int rc = lp_parse_audience_response(resp->body, resp->body_len, out, reason, sizeof reason);
+    if (rc != 0) {
+        lp_audience_clear(out);
+        error_bad_answer(err, resp->status, reason);
+        log_failure(method, path, err);
+    }
+    lp_http_response_clear(resp);
+    return rc != 0 ? -EIO : 0;
+}
+
+int lp_api_get(lp_api *api, const char *id, struct lp_audience *out, struct lp_api_error *err)
+{
+    struct lp_api_error local;
+    struct lp_http_response resp;
+
+    if (!err)
+        err = &local;
+    if (!id || !*id)
+        return -error_local(err, ENOENT, "no audience id");
+    char *path = audience_path(id);
+    if (!path)
+        return -error_local(err, ENOMEM, "out of memory");
+    int rc = call(api, "GET", path, NULL, &resp, err);
+    if (rc == 0)
+        rc = take_audience("GET", path, &resp, out, err);
+    free(path);
+    return rc;
+}
+
+/* Sets *field to a copy of value when the answer left it out; 0 or -1. */
+static int fill_missing(char **field, const char *value)
+{
+    if (*field || !value)
+        return 0;
+    *field = strdup(value);
+    return *field ? 0 : -1;
+}
+
+/* Sends name/status/config with method to path and takes the answer into out,
+ * completing what the answer left out from what was sent. */
+static int send_audience(lp_api *api, const char *method, const char *path, const char *id,
+                         const char *name, const char *status, const char *config,
+                         struct lp_audience *out, struct lp_api_error *err)
+{
+    struct lp_http_response resp;
+    char *body = lp_build_body(name, status, config);
+    if (!body)
+        return -error_local(err, ENOMEM, "cannot build the request body");
+    int rc = call(api, method, path, body, &resp, err);
+    free(body);
+    if (rc == 0)
+        rc = take_audience(method, path, &resp, out, err);
+    if (rc == 0 &&
+        (fill_missing(&out->id, id) != 0 || fill_missing(&out->name, name) != 0 ||
+         fill_missing(&out->status, status) != 0 || fill_missing(&out->config, config) != 0)) {
+        lp_audience_clear(out);
+        rc = -error_local(err, ENOMEM, "out of memory");
+    }
+    return rc;
+}
+
+int lp_api_create(lp_api *api, const char *name, const char *status, const char *config,
+                  struct lp_audience *out, struct lp_api_error *err)
+{
+    struct lp_api_error local;
+
+    if (!err)
+        err = &local;
+    if (!name || !config)
+        return -error_local(err, EINVAL, "an audience needs a name and a config");
+    return send_audience(api, "POST", LP_API_BASE_PATH, NULL, name, status, config, out, err);
+}
+
+int lp_api_update(lp_api *api, const char *id, const char *name, const char *status,
+                  const char *config, struct lp_audience *out, struct lp_api_error *err)
+{
+    struct lp_api_error local;
+
+    if (!err)
+        err = &local;
+    if (!id || !*id)
+        return -error_local(err, ENOENT, "no audience id");
+    char *path = audience_path(id);
+    if (!path)
+        return -error_local(err, ENOMEM, "out of memory");
+    int rc = send_audience(api, "PATCH", path, id, name, status, config, out, err);
+    free(path);
+    return rc;
+}
+
+int lp_api_delete(lp_api *api, const char *id, struct lp_api_error *err)
+{
+    struct lp_api_error local;
+    struct lp_http_response resp;
+    char reason[256] = "";
+
+    if (!err)
+        err = &local;
+    if (!id || !*id)
+        return -error_local(err, ENOENT, "no audience id");
+    char *path = audience_path(id);
+    if (!path)
+        return -error_local(err, ENOMEM, "out of memory");
+    int rc = call(api, "DELETE", path, NULL, &resp, err);
+    if (rc == 0) {
+        /* 404 here: an earlier try went through, the audience is gone. */
+        if (resp.status != 404 &&
+            lp_parse_delete_response(resp.body, resp.body_len, reason, sizeof reason) != 0) {
+            error_bad_answer(err, resp.status, reason);
+            log_failure("DELETE", path, err);
+            rc = -EIO;
+        }
+        lp_http_response_clear(&resp);
+    }
+    free(path);
+    return rc;
+}

@@ -1,1 +1,649 @@
-/* stub */ typedef int lp_stub_fs;
+/* fs.c - FUSE low-level operations: each request becomes an inode-cache call.
+ *
+ * Files are opened with direct I/O, so every read reaches us and `stat` size
+ * always equals the bytes a read returns. config.json and status get a write
+ * buffer per open file (wbuf.c) whose content is sent to the API as soon as
+ * it is complete, else at flush/fsync; the API's refusal becomes the errno of
+ * that write, flush or fsync.
+ */
+#include "fs.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/statvfs.h>
+
+#include "log.h"
+#include "model.h"
+#include "wbuf.h"
+
+/* An open file. */
+struct lp_fh {
+    lp_ino ino;
+    enum lp_kind kind;
+    pthread_mutex_t lock; /* writes on one descriptor may come from several threads */
+    char *snap;           /* what a reader sees: the content at open */
+    size_t snap_len;
+    bool writable;
+    struct lp_wbuf wb; /* config.json/status opened for writing */
+};
+
+/* A directory listing, taken at opendir so offsets stay valid. */
+struct lp_dh {
+    struct lp_dirent *ents;
+    size_t n;
+};
+
+static struct lp_fs *fs_of(fuse_req_t req)
+{
+    return fuse_req_userdata(req);
+}
+
+static void fill_entry(struct lp_fs *fs, struct fuse_entry_param *e, const struct stat *st)
+{
+    memset(e, 0, sizeof(*e));
+    e->ino = st->st_ino;
+    e->generation = 1;
+    e->attr = *st;
+    e->attr_timeout = fs->cache_timeout;
+    e->entry_timeout = fs->cache_timeout;
+}
+
+static void reply_entry(fuse_req_t req, int rc, const struct stat *st)
+{
+    if (rc < 0) {
+        fuse_reply_err(req, -rc);
+        return;
+    }
+    struct fuse_entry_param e;
+    fill_entry(fs_of(req), &e, st);
+    fuse_reply_entry(req, &e);
+}
+
+static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+    struct stat st;
+    int rc = lp_tree_lookup(fs_of(req)->tree, parent, name, &st);
+    if (rc == -ENOENT) {
+        /* A negative entry that is not cached: new audiences show at once. */
+        struct fuse_entry_param e;
+        memset(&e, 0, sizeof(e));
+        fuse_reply_entry(req, &e);
+        return;
+    }
+    reply_entry(req, rc, &st);
+}
+
+static void op_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup)
+{
+    lp_tree_forget(fs_of(req)->tree, ino, nlookup);
+    fuse_reply_none(req);
+}
+
+static void op_forget_multi(fuse_req_t req, size_t count, struct fuse_forget_data *forgets)
+{
+    for (size_t i = 0; i < count; i++)
+        lp_tree_forget(fs_of(req)->tree, forgets[i].ino, forgets[i].nlookup);
+    fuse_reply_none(req);
+}
+
+static void op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+    struct stat st;
+    struct lp_fh *fh = fi ? (struct lp_fh *)(uintptr_t)fi->fh : NULL;
+    int rc = lp_tree_getattr(fs_of(req)->tree, ino, &st);
+    if (rc < 0) {
+        fuse_reply_err(req, -rc);
+        return;
+    }
+    if (fh && fh->writable && fh->wb.touched) {
+        /* While a writer holds unsent bytes, its own fstat sees them. */
+        pthread_mutex_lock(&fh->lock);
+        st.st_size = (off_t)fh->wb.len;
+        pthread_mutex_unlock(&fh->lock);
+    }
+    fuse_reply_attr(req, &st, fs_of(req)->cache_timeout);
+}
+
+/* ---- write path of config.json and status ---- */
+
+static const char *file_name(enum lp_kind kind)
+{
+    return kind == LP_KIND_CONFIG ? LP_FILE_CONFIG : LP_FILE_STATUS;
+}
+
+/* Sends what the buffer holds when it is ready; returns 0 or -errno. */
+static int settle(struct lp_fs *fs, struct lp_fh *fh, bool at_close)
+{
+    char *payload = NULL;
+    char reason[256];
+    int err = 0;
+    enum lp_wbuf_action act =
+        lp_wbuf_decide(&fh->wb, at_close, &payload, &err, reason, sizeof(reason));
+    if (act == LP_WBUF_NOTHING)
+        return 0;
+    if (act == LP_WBUF_REFUSE) {
+        lp_log(LP_LOG_WARNING, "%s not sent: %s", file_name(fh->kind), reason);
+        lp_tree_set_error(fs->tree, fh->ino, reason);
+        return -err;
+    }
+    int rc = fh->kind == LP_KIND_CONFIG ? lp_tree_commit_config(fs->tree, fh->ino, payload)
+                                        : lp_tree_commit_status(fs->tree, fh->ino, payload);
+    if (rc < 0) {
+        free(payload);
+        return rc;
+    }
+    lp_wbuf_sent(&fh->wb, payload);
+    return 0;
+}
+
+static void op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, off_t off,
+                     struct fuse_file_info *fi)
+{
+    struct lp_fs *fs = fs_of(req);
+    struct lp_fh *fh = (struct lp_fh *)(uintptr_t)fi->fh;
+    if (fh->kind == LP_KIND_SCRATCH) {
+        ssize_t n = lp_tree_scratch_write(fs->tree, ino, buf, size, off);
+        if (n < 0)
+            fuse_reply_err(req, (int)-n);
+        else
+            fuse_reply_write(req, (size_t)n);
+        return;
+    }
+    if (!fh->writable) {
+        fuse_reply_err(req, EBADF);
+        return;
+    }
+    pthread_mutex_lock(&fh->lock);
+    struct lp_wbuf_undo undo;
+    int rc = lp_wbuf_save(&fh->wb, &undo);
+    if (rc == 0) {
+        rc = lp_wbuf_write(&fh->wb, buf, size, off);
+        if (rc == 0)
+            rc = settle(fs, fh, false);
+        /* A write the API (or validation) refused is not written: the buffer
+         * goes back to what it was, and the writer sees the errno. */
+        if (rc < 0)
+            lp_wbuf_restore(&fh->wb, &undo);
+        lp_wbuf_undo_clear(&undo);
+    }
+    pthread_mutex_unlock(&fh->lock);
+    if (rc == -EFBIG)
+        lp_tree_set_error(fs->tree, ino, "config.json is larger than 1 MiB");
+    if (rc < 0)
+        fuse_reply_err(req, -rc);
+    else
+        fuse_reply_write(req, size);
+}
+
+static void op_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+    (void)ino;
+    struct lp_fh *fh = (struct lp_fh *)(uintptr_t)fi->fh;
+    int rc = 0;
+    if (fh->writable) {
+        pthread_mutex_lock(&fh->lock);
+        rc = settle(fs_of(req), fh, true);
+        pthread_mutex_unlock(&fh->lock);
+    }
+    fuse_reply_err(req, -rc);
+}
+
+static void op_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi)
+{
+    (void)datasync;
+    op_flush(req, ino, fi);
+}
+
+/* ---- open, read, release ---- */
+
+static void fh_free(struct lp_fh *fh)
+{
+    if (fh->writable)
+        lp_wbuf_clear(&fh->wb);
+    free(fh->snap);
+    pthread_mutex_destroy(&fh->lock);
+    free(fh);
+}
+
+static int fh_open(struct lp_fs *fs, fuse_ino_t ino, int flags, struct lp_fh **out)
+{
+    enum lp_kind kind;
+    int rc = lp_tree_kind(fs->tree, ino, &kind);
+    if (rc < 0)
+        return rc;
+    int acc = flags & O_ACCMODE;
+    bool writing = acc != O_RDONLY;
+    if (kind == LP_KIND_ROOT || kind == LP_KIND_DIR)
+        return -EISDIR;
+    if (kind == LP_KIND_SIZE && writing)
+        return -EACCES; /* read-only for everyone, root included */
+    struct lp_fh *fh = calloc(1, sizeof(*fh));
+    if (!fh)
+        return -ENOMEM;
+    fh->ino = ino;
+    fh->kind = kind;
+    pthread_mutex_init(&fh->lock, NULL);
+    if (kind != LP_KIND_SCRATCH) {
+        rc = lp_tree_content(fs->tree, ino, &fh->snap, &fh->snap_len);
+        if (rc == 0 && writing) {
+            fh->writable = true;
+            rc = lp_wbuf_init(&fh->wb, kind == LP_KIND_CONFIG ? LP_WBUF_CONFIG : LP_WBUF_STATUS,
+                              fh->snap, fh->snap_len);
+            if (rc == 0 && (flags & O_TRUNC))
+                rc = lp_wbuf_truncate(&fh->wb, 0);
+        }
+        if (rc < 0) {
+            fh_free(fh);
+            return rc;
+        }
+    }
+    *out = fh;
+    return 0;
+}
+
+static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+    struct lp_fh *fh = NULL;
+    int rc = fh_open(fs_of(req), ino, fi->flags, &fh);
+    if (rc < 0) {
+        fuse_reply_err(req, -rc);
+        return;
+    }
+    fi->fh = (uintptr_t)fh;
+    fi->direct_io = 1;
+    fi->keep_cache = 0;
+    if (fuse_reply_open(req, fi) == -ENOENT)
+        fh_free(fh); /* the opener was interrupted */
+}
+
+static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+                    struct fuse_file_info *fi)
+{
+    struct lp_fh *fh = (struct lp_fh *)(uintptr_t)fi->fh;
+    if (fh->kind == LP_KIND_SCRATCH) {
+        char *buf = malloc(size ? size : 1);
+        if (!buf) {
+            fuse_reply_err(req, ENOMEM);
+            return;
+        }
+        ssize_t n = lp_tree_scratch_read(fs_of(req)->tree, ino, buf, size, off);
+        if (n < 0)
+            fuse_reply_err(req, (int)-n);
+        else
+            fuse_reply_buf(req, buf, (size_t)n);
+        free(buf);
+        return;
+    }
+    pthread_mutex_lock(&fh->lock);
+    const char *data = fh->writable ? fh->wb.data : fh->snap;
+    size_t len = fh->writable ? fh->wb.len : fh->snap_len;
+    size_t n = off < 0 || (size_t)off >= len ? 0 : len - (size_t)off;
+    if (n > size)
+        n = size;
+    fuse_reply_buf(req, n ? data + off : NULL, n);
+    pthread_mutex_unlock(&fh->lock);
+}
+
+static void op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+    (void)ino;
+    struct lp_fh *fh = (struct lp_fh *)(uintptr_t)fi->fh;
+    /* Nothing is sent here: every close already flushed, and the flush's
+     * answer was the close's. A second attempt would send the same bytes twice. */
+    fh_free(fh);
+    fuse_reply_err(req, 0);
+}
+
+static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
+                      struct fuse_file_info *fi)
+{
+    struct lp_fs *fs = fs_of(req);
+    const struct fuse_ctx *ctx = fuse_req_ctx(req);
+    struct stat st;
+    int rc = lp_tree_create(fs->tree, parent, name, mode & ~ctx->umask, ctx->uid, ctx->gid, &st);
+    struct lp_fh *fh = NULL;
+    if (rc == 0) {
+        rc = fh_open(fs, st.st_ino, fi->flags, &fh);
+        if (rc < 0)
+            lp_tree_forget(fs->tree, st.st_ino, 1);
+    }
+    if (rc < 0) {
+        fuse_reply_err(req, -rc);
+        return;
+    }
+    struct fuse_entry_param e;
+    fill_entry(fs, &e, &st);
+    fi->fh = (uintptr_t)fh;
+    fi->direct_io = 1;
+    if (fuse_reply_create(req, &e, fi) == -ENOENT)
+        fh_free(fh);
+}
+
+/* ---- attributes ---- */
+
+static int setattr_handle(struct lp_fs *fs, struct lp_fh *fh, off_t size, struct stat *st)
+{
+    pthread_mutex_lock(&fh->lock);
+    int rc = lp_wbuf_truncate(&fh->wb, size);
+    if (rc == 0)
+        st->st_size = (off_t)fh->wb.len;
+    pthread_mutex_unlock(&fh->lock);
+    if (rc == -EFBIG)
+        lp_tree_set_error(fs->tree, fh->ino, "config.json is larger than 1 MiB");
+    return rc;
+}
+
+static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
+                       struct fuse_file_info *fi)
+{
+    struct lp_fs *fs = fs_of(req);
+    struct lp_fh *fh = fi ? (struct lp_fh *)(uintptr_t)fi->fh : NULL;
+    enum lp_kind kind;
+    int rc = lp_tree_kind(fs->tree, ino, &kind);
+    if (rc == 0 && (to_set & FUSE_SET_ATTR_SIZE) && kind == LP_KIND_SIZE)
+        rc = -EACCES;
+    int valid = 0;
+    struct stat in = *attr;
+    if (to_set & FUSE_SET_ATTR_MODE)
+        valid |= LP_SET_MODE;
+    if (to_set & FUSE_SET_ATTR_UID)
+        valid |= LP_SET_UID;
+    if (to_set & FUSE_SET_ATTR_GID)
+        valid |= LP_SET_GID;
+    if (to_set & (FUSE_SET_ATTR_ATIME | FUSE_SET_ATTR_ATIME_NOW))
+        valid |= LP_SET_ATIME;
+    if (to_set & (FUSE_SET_ATTR_MTIME | FUSE_SET_ATTR_MTIME_NOW))
+        valid |= LP_SET_MTIME;
+    if (to_set & FUSE_SET_ATTR_ATIME_NOW)
+        clock_gettime(CLOCK_REALTIME, &in.st_atim);
+    if (to_set & FUSE_SET_ATTR_MTIME_NOW)
+        clock_gettime(CLOCK_REALTIME, &in.st_mtim);
+    /* Truncating config.json/status edits the open file's buffer (O_TRUNC,
+     * ftruncate); without an open file there is nothing to edit. */
+    bool handle_size = (to_set & FUSE_SET_ATTR_SIZE) && fh && fh->writable;
+    if (to_set & FUSE_SET_ATTR_SIZE) {
+        if (kind == LP_KIND_SCRATCH)
+            valid |= LP_SET_SIZE;
+        else if (!handle_size && rc == 0)
+            rc = -EINVAL;
+    }
+    struct stat st;
+    if (rc == 0)
+        rc = lp_tree_setattr(fs->tree, ino, valid, &in, &st);
+    if (rc == 0 && handle_size)
+        rc = setattr_handle(fs, fh, attr->st_size, &st);
+    else if (rc == 0 && fh && fh->writable && fh->wb.touched)
+        st.st_size = (off_t)fh->wb.len;
+    if (rc < 0)
+        fuse_reply_err(req, -rc);
+    else
+        fuse_reply_attr(req, &st, fs->cache_timeout);
+}
+
+/* ---- directories ---- */
+
+static void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+    struct lp_dh *dh = calloc(1, sizeof(*dh));
+    if (!dh) {
+        fuse_reply_err(req, ENOMEM);
+        return;
+    }
+    int rc = lp_tree_list(fs_of(req)->tree, ino, &dh->ents, &dh->n);
+    if (rc < 0) {
+        free(dh);
+        fuse_reply_err(req, -rc);
+        return;
+    }
+    fi->fh = (uintptr_t)dh;
+    if (fuse_reply_open(req, fi) == -ENOENT) {
+        lp_dirents_free(dh->ents, dh->n);
+        free(dh);
+    }
+}
+
+static void readdir_common(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+                           struct fuse_file_info *fi, bool plus)
+{
+    struct lp_fs *fs = fs_of(req);
+    struct lp_dh *dh = (struct lp_dh *)(uintptr_t)fi->fh;
+    char *buf = malloc(size);
+    if (!buf) {
+        fuse_reply_err(req, ENOMEM);
+        return;
+    }
+    size_t used = 0;
+    /* Offsets: 0 ".", 1 "..", 2.. the entries; an entry's offset is the next one's. */
+    for (size_t i = (size_t)off; i < dh->n + 2; i++) {
+        struct stat st;
+        const char *name;
+        bool with_attrs = false;
+        memset(&st, 0, sizeof(st));
+        if (i < 2) {
+            name = i == 0 ? "." : "..";
+            st.st_ino = i == 0 ? ino : LP_INO_ROOT;
+            st.st_mode = S_IFDIR;
+        } else {
+            name = dh->ents[i - 2].name;
+            st = dh->ents[i - 2].st;
+            with_attrs = dh->ents[i - 2].attrs_valid;
+        }
+        size_t need;
+        if (plus) {
+            struct fuse_entry_param e;
+            memset(&e, 0, sizeof(e));
+            if (i >= 2 && with_attrs)
+                fill_entry(fs, &e, &st);
+            else
+                e.attr = st; /* ino 0: the kernel makes no entry, only a name */
+            need = fuse_add_direntry_plus(req, buf + used, size - used, name, &e, (off_t)(i + 1));
+            if (need > size - used)
+                break;
+            if (e.ino)
+                lp_tree_ref(fs->tree, e.ino); /* a readdirplus entry is a lookup */
+        } else {
+            need = fuse_add_direntry(req, buf + used, size - used, name, &st, (off_t)(i + 1));
+            if (need > size - used)
+                break;
+        }
+        used += need;
+    }
+    fuse_reply_buf(req, buf, used);
+    free(buf);
+}
+
+static void op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+                       struct fuse_file_info *fi)
+{
+    readdir_common(req, ino, size, off, fi, false);
+}
+
+static void op_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+                           struct fuse_file_info *fi)
+{
+    readdir_common(req, ino, size, off, fi, true);
+}
+
+static void op_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+    (void)ino;
+    struct lp_dh *dh = (struct lp_dh *)(uintptr_t)fi->fh;
+    lp_dirents_free(dh->ents, dh->n);
+    free(dh);
+    fuse_reply_err(req, 0);
+}
+
+static void op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode)
+{
+    (void)mode;
+    struct stat st;
+    int rc = lp_tree_mkdir(fs_of(req)->tree, parent, name, &st);
+    reply_entry(req, rc, &st);
+}
+
+static void op_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+    fuse_reply_err(req, -lp_tree_rmdir(fs_of(req)->tree, parent, name));
+}
+
+static void op_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+    fuse_reply_err(req, -lp_tree_unlink(fs_of(req)->tree, parent, name));
+}
+
+static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_t newparent,
+                      const char *newname, unsigned int flags)
+{
+    if (flags & ~RENAME_NOREPLACE) {
+        fuse_reply_err(req, EINVAL); /* RENAME_EXCHANGE, RENAME_WHITEOUT */
+        return;
+    }
+    unsigned lflags = (flags & RENAME_NOREPLACE) ? LP_RENAME_NOREPLACE : 0;
+    fuse_reply_err(req,
+                   -lp_tree_rename(fs_of(req)->tree, parent, name, newparent, newname, lflags));
+}
+
+static void op_symlink(fuse_req_t req, const char *link, fuse_ino_t parent, const char *name)
+{
+    const struct fuse_ctx *ctx = fuse_req_ctx(req);
+    struct stat st;
+    int rc = lp_tree_symlink(fs_of(req)->tree, parent, name, link, ctx->uid, ctx->gid, &st);
+    reply_entry(req, rc, &st);
+}
+
+static void op_readlink(fuse_req_t req, fuse_ino_t ino)
+{
+    char *target = NULL;
+    int rc = lp_tree_readlink(fs_of(req)->tree, ino, &target);
+    if (rc < 0)
+        fuse_reply_err(req, -rc);
+    else
+        fuse_reply_readlink(req, target);
+    free(target);
+}
+
+static void op_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode, dev_t rdev)
+{
+    (void)parent, (void)name, (void)mode, (void)rdev;
+    fuse_reply_err(req, EPERM);
+}
+
+static void op_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const char *newname)
+{
+    (void)ino, (void)newparent, (void)newname;
+    fuse_reply_err(req, EPERM);
+}
+
+/* ---- extended attributes, statfs ---- */
+
+static void reply_xattr(fuse_req_t req, size_t size, int rc, const char *value, size_t len)
+{
+    if (rc < 0)
+        fuse_reply_err(req, -rc);
+    else if (size == 0)
+        fuse_reply_xattr(req, len);
+    else if (len > size)
+        fuse_reply_err(req, ERANGE);
+    else
+        fuse_reply_buf(req, value, len);
+}
+
+static void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
+{
+    char *value = NULL;
+    size_t len = 0;
+    int rc = lp_tree_getxattr(fs_of(req)->tree, ino, name, &value, &len);
+    reply_xattr(req, size, rc, value, len);
+    free(value);
+}
+
+static void op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
+{
+    char *list = NULL;
+    size_t len = 0;
+    int rc = lp_tree_listxattr(fs_of(req)->tree, ino, &list, &len);
+    reply_xattr(req, size, rc, list, len);
+    free(list);
+}
+
+static void op_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const char *value,
+                        size_t size, int flags)
+{
+    (void)ino, (void)name, (void)value, (void)size, (void)flags;
+    /* sed -i copies ACLs with fsetxattr and falls back to fchmod on ENOTSUP. */
+    fuse_reply_err(req, ENOTSUP);
+}
+
+static void op_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
+{
+    (void)ino, (void)name;
+    fuse_reply_err(req, ENOTSUP);
+}
+
+static void op_statfs(fuse_req_t req, fuse_ino_t ino)
+{
+    (void)ino;
+    size_t audiences, nodes;
+    lp_tree_counts(fs_of(req)->tree, &audiences, &nodes);
+    struct statvfs sv;
+    memset(&sv, 0, sizeof(sv));
+    sv.f_bsize = sv.f_frsize = 4096;
+    sv.f_namemax = LP_FILENAME_MAX;
+    sv.f_files = nodes + 1;
+    sv.f_ffree = 0;
+    (void)audiences;
+    fuse_reply_statfs(req, &sv);
+}
+
+static void op_init(void *userdata, struct fuse_conn_info *conn)
+{
+    (void)userdata;
+    if (conn->capable & FUSE_CAP_READDIRPLUS)
+        conn->want |= FUSE_CAP_READDIRPLUS;
+    if (conn->capable & FUSE_CAP_READDIRPLUS_AUTO)
+        conn->want |= FUSE_CAP_READDIRPLUS_AUTO;
+    /* Our files have no page cache to write back, and splice buys nothing. */
+    conn->want &= ~(unsigned)FUSE_CAP_WRITEBACK_CACHE;
+}
+
+static const struct fuse_lowlevel_ops ops = {
+    .init = op_init,
+    .lookup = op_lookup,
+    .forget = op_forget,
+    .forget_multi = op_forget_multi,
+    .getattr = op_getattr,
+    .setattr = op_setattr,
+    .readlink = op_readlink,
+    .mknod = op_mknod,
+    .mkdir = op_mkdir,
+    .unlink = op_unlink,
+    .rmdir = op_rmdir,
+    .symlink = op_symlink,
+    .rename = op_rename,
+    .link = op_link,
+    .open = op_open,
+    .read = op_read,
+    .write = op_write,
+    .flush = op_flush,
+    .release = op_release,
+    .fsync = op_fsync,
+    .opendir = op_opendir,
+    .readdir = op_readdir,
+    .readdirplus = op_readdirplus,
+    .releasedir = op_releasedir,
+    .statfs = op_statfs,
+    .setxattr = op_setxattr,
+    .getxattr = op_getxattr,
+    .listxattr = op_listxattr,
+    .removexattr = op_removexattr,
+    .create = op_create,
+};
+
+const struct fuse_lowlevel_ops *lp_fs_ops(void)
+{
+    return &ops;
+}

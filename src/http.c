@@ -1,1 +1,558 @@
-/* stub */ typedef int lp_stub_http;
+/* http.c - libcurl plumbing: one HTTP exchange on a per-thread easy handle.
+ *
+ * Every (thread, client) pair owns one easy handle, set up once and reused so
+ * its connection stays open; all handles of a client share one connection pool,
+ * DNS cache and TLS session cache through a CURLSH. Retries live in api.c.
+ */
+#include "http.h"
+
+#include <curl/curl.h>
+#include <errno.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "log.h"
+#include "lp_config.h"
+
+#define LP_HTTP_MAX_BODY ((size_t)64 << 20) /* one answer; a 100-item page is ~50 KiB */
+#define LP_HTTP_DEFAULT_CONNECT_MS 5000L
+#define LP_HTTP_DEFAULT_TIMEOUT_MS 20000L
+
+struct lp_http_handle;
+
+struct lp_http {
+    char *base_url; /* without trailing slashes */
+    char *api_key;
+    char *user_agent;
+    long connect_timeout_ms;
+    long timeout_ms;
+    CURLSH *share;
+    pthread_mutex_t share_locks[CURL_LOCK_DATA_LAST];
+    struct curl_slist *headers_plain; /* requests without a body */
+    struct curl_slist *headers_body;  /* requests with a JSON body */
+    struct lp_http_handle *handles;   /* every easy handle made for this client */
+};
+
+/* One easy handle, owned by one thread, made for one client. The thread frees
+ * the struct (at exit or lp_http_thread_cleanup); the client frees the easy
+ * handle when it goes first, leaving owner NULL. Links are guarded by registry_lock. */
+struct lp_http_handle {
+    CURL *easy;
+    lp_http *owner;
+    struct lp_http_handle *thread_next;
+    struct lp_http_handle *owner_next, *owner_prev;
+    char errbuf[CURL_ERROR_SIZE];
+};
+
+/* The answer being received: grows up to LP_HTTP_MAX_BODY. */
+struct body_buf {
+    char *data;
+    size_t len, cap;
+    bool too_large;
+    bool no_memory;
+};
+
+static pthread_once_t tls_once = PTHREAD_ONCE_INIT;
+static pthread_key_t tls_key;
+static pthread_mutex_t registry_lock = PTHREAD_MUTEX_INITIALIZER;
+static unsigned live_clients; /* guarded by registry_lock; curl_global_* follow it */
+
+static void free_thread_handles(void *head);
+
+static void create_tls_key(void)
+{
+    if (pthread_key_create(&tls_key, free_thread_handles) != 0)
+        abort(); /* only on EAGAIN/ENOMEM at start-up: nothing sensible remains */
+}
+
+/* --- the share object ---------------------------------------------------- */
+
+static void share_lock(CURL *easy, curl_lock_data data, curl_lock_access access, void *userptr)
+{
+    lp_http *h = userptr;
+    (void)easy;
+    (void)access;
+    if ((int)data >= 0 && (int)data < CURL_LOCK_DATA_LAST)
+        pthread_mutex_lock(&h->share_locks[data]);
+}
+
+static void share_unlock(CURL *easy, curl_lock_data data, void *userptr)
+{
+    lp_http *h = userptr;
+    (void)easy;
+    if ((int)data >= 0 && (int)data < CURL_LOCK_DATA_LAST)
+        pthread_mutex_unlock(&h->share_locks[data]);
+}
+
+static int setup_share(lp_http *h)
+{
+    for (int i = 0; i < CURL_LOCK_DATA_LAST; i++)
+        pthread_mutex_init(&h->share_locks[i], NULL);
+    h->share = curl_share_init();
+    if (!h->share)
+        return -1;
+    if (curl_share_setopt(h->share, CURLSHOPT_LOCKFUNC, share_lock) != CURLSHE_OK ||
+        curl_share_setopt(h->share, CURLSHOPT_UNLOCKFUNC, share_unlock) != CURLSHE_OK ||
+        curl_share_setopt(h->share, CURLSHOPT_USERDATA, h) != CURLSHE_OK ||
+        curl_share_setopt(h->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_CONNECT) != CURLSHE_OK ||
+        curl_share_setopt(h->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_DNS) != CURLSHE_OK ||
+        curl_share_setopt(h->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_SSL_SESSION) != CURLSHE_OK)
+        return -1;
+    return 0;
+}
+
+/* --- client life ---------------------------------------------------------- */
+
+/* Returns a list with one header appended, or NULL (the old list is freed then). */
+static struct curl_slist *append_header(struct curl_slist *list, const char *line)
+{
+    struct curl_slist *next = curl_slist_append(list, line);
+    if (!next)
+        curl_slist_free_all(list);
+    return next;
+}
+
+/* Builds both header lists; the key line is wiped from the stack afterwards. */
+static int setup_headers(lp_http *h)
+{
+    char *key_line = NULL;
+    if (asprintf(&key_line, "x-api-key: %s", h->api_key) < 0)
+        return -1;
+    for (int with_body = 0; with_body <= 1; with_body++) {
+        struct curl_slist *l = append_header(NULL, key_line);
+        if (l)
+            l = append_header(l, "accept: application/json");
+        if (l && with_body)
+            l = append_header(l, "content-type: application/json");
+        if (l) /* curl would otherwise wait a second for 100-continue on big bodies */
+            l = append_header(l, "Expect:");
+        if (with_body)
+            h->headers_body = l;
+        else
+            h->headers_plain = l;
+    }
+    explicit_bzero(key_line, strlen(key_line));
+    free(key_line);
+    return h->headers_plain && h->headers_body ? 0 : -1;
+}
+
+static int global_acquire(void)
+{
+    int rc = 0;
+    pthread_mutex_lock(&registry_lock);
+    if (live_clients == 0 && curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
+        rc = -1;
+    else
+        live_clients++;
+    pthread_mutex_unlock(&registry_lock);
+    return rc;
+}
+
+static void global_release(void)
+{
+    pthread_mutex_lock(&registry_lock);
+    /* The last client takes curl's global state (TLS library) with it, so a
+     * process that frees everything leaves nothing behind for LeakSanitizer. */
+    if (live_clients > 0 && --live_clients == 0)
+        curl_global_cleanup();
+    pthread_mutex_unlock(&registry_lock);
+}
+
+static void free_secret(char *s)
+{
+    if (s) {
+        explicit_bzero(s, strlen(s));
+        free(s);
+    }
+}
+
+/* Frees everything lp_http_new made, except the curl global reference. */
+static void destroy_client(lp_http *h)
+{
+    if (h->share)
+        curl_share_cleanup(h->share);
+    for (int i = 0; i < CURL_LOCK_DATA_LAST; i++)
+        pthread_mutex_destroy(&h->share_locks[i]);
+    curl_slist_free_all(h->headers_plain);
+    curl_slist_free_all(h->headers_body);
+    free(h->base_url);
+    free_secret(h->api_key);
+    free(h->user_agent);
+    free(h);
+}
+
+lp_http *lp_http_new(const struct lp_http_options *opts)
+{
+    if (!opts || !opts->base_url || !opts->api_key) {
+        errno = EINVAL;
+        return NULL;
+    }
+    pthread_once(&tls_once, create_tls_key);
+    if (global_acquire() != 0) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    lp_http *h = calloc(1, sizeof *h);
+    if (!h)
+        goto out_global;
+    h->base_url = strdup(opts->base_url);
+    h->api_key = strdup(opts->api_key);
+    h->user_agent = strdup(opts->user_agent ? opts->user_agent : "leadpipefs/" LP_VERSION);
+    h->connect_timeout_ms =
+        opts->connect_timeout_ms > 0 ? opts->connect_timeout_ms : LP_HTTP_DEFAULT_CONNECT_MS;
+    h->timeout_ms = opts->timeout_ms > 0 ? opts->timeout_ms : LP_HTTP_DEFAULT_TIMEOUT_MS;
+    if (!h->base_url || !h->api_key || !h->user_agent)
+        goto out_client;
+    for (size_t n = strlen(h->base_url); n > 0 && h->base_url[n - 1] == '/'; n--)
+        h->base_url[n - 1] = '\0';
+    if (setup_headers(h) != 0 || setup_share(h) != 0)
+        goto out_client;
+    return h;
+
+out_client:
+    destroy_client(h);
+out_global:
+    global_release();
+    errno = ENOMEM;
+    return NULL;
+}
+
+/* Frees the calling thread's handle structs whose client is gone. Registry lock held. */
+static void prune_thread_locked(void)
+{
+    struct lp_http_handle *head = pthread_getspecific(tls_key), **link = &head;
+    while (*link) {
+        struct lp_http_handle *e = *link;
+        if (e->owner) {
+            link = &e->thread_next;
+        } else {
+            *link = e->thread_next;
+            free(e);
+        }
+    }
+    pthread_setspecific(tls_key, head);
+}
+
+void lp_http_free(lp_http *h)
+{
+    if (!h)
+        return;
+    pthread_mutex_lock(&registry_lock);
+    /* Easy handles must leave the share before it can be cleaned up. Other
+     * threads keep their (now empty) structs until they exit or look again. */
+    for (struct lp_http_handle *e = h->handles; e; e = e->owner_next) {
+        curl_easy_cleanup(e->easy);
+        e->easy = NULL;
+        e->owner = NULL;
+    }
+    h->handles = NULL;
+    prune_thread_locked();
+    pthread_mutex_unlock(&registry_lock);
+    destroy_client(h);
+    global_release();
+}
+
+/* --- per-thread handles ----------------------------------------------------- */
+
+/* Registry lock held: takes e out of its client's list and frees its easy handle. */
+static void detach_locked(struct lp_http_handle *e)
+{
+    lp_http *h = e->owner;
+    if (!h)
+        return;
+    if (e->owner_prev)
+        e->owner_prev->owner_next = e->owner_next;
+    else
+        h->handles = e->owner_next;
+    if (e->owner_next)
+        e->owner_next->owner_prev = e->owner_prev;
+    curl_easy_cleanup(e->easy);
+    e->easy = NULL;
+    e->owner = NULL;
+}
+
+/* TLS destructor, and lp_http_thread_cleanup: head is the thread's list. */
+static void free_thread_handles(void *head)
+{
+    pthread_mutex_lock(&registry_lock);
+    for (struct lp_http_handle *e = head, *next; e; e = next) {
+        next = e->thread_next;
+        detach_locked(e);
+        free(e);
+    }
+    pthread_mutex_unlock(&registry_lock);
+}
+
+void lp_http_thread_cleanup(void)
+{
+    pthread_once(&tls_once, create_tls_key);
+    void *head = pthread_getspecific(tls_key);
+    pthread_setspecific(tls_key, NULL);
+    free_thread_handles(head);
+}
+
+static size_t write_body(char *ptr, size_t size, size_t nmemb, void *userdata)
+{
+    struct body_buf *b = userdata;
+    size_t n = size * nmemb;
+
+    if (n > LP_HTTP_MAX_BODY - b->len) {
+        b->too_large = true;
+        return 0; /* aborts the transfer with CURLE_WRITE_ERROR */
+    }
+    if (b->len + n + 1 > b->cap) {
+        size_t cap = b->cap ? b->cap : 16384;
+        while (cap < b->len + n + 1)
+            cap *= 2;
+        char *p = realloc(b->data, cap);
+        if (!p) {
+            b->no_memory = true;
+            return 0;
+        }
+        b->data = p;
+        b->cap = cap;
+    }
+    memcpy(b->data + b->len, ptr, n);
+    b->len += n;
+    b->data[b->len] = '\0';
+    return n;
+}
+
+/* The options that never change for this client; set once per handle. */
+static int configure_easy(lp_http *h, struct lp_http_handle *e)
+{
+    CURL *c = e->easy;
+    if (curl_easy_setopt(c, CURLOPT_SHARE, h->share) != CURLE_OK ||
+        curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https") != CURLE_OK)
+        return -1;
+    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(c, CURLOPT_TCP_KEEPALIVE, 1L);
+    curl_easy_setopt(c, CURLOPT_TCP_KEEPIDLE, 60L);
+    curl_easy_setopt(c, CURLOPT_TCP_KEEPINTVL, 30L);
+    curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L);
+    curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, h->connect_timeout_ms);
+    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, h->timeout_ms);
+    curl_easy_setopt(c, CURLOPT_USERAGENT, h->user_agent);
+    curl_easy_setopt(c, CURLOPT_ACCEPT_ENCODING, ""); /* whatever curl can decode */
+    curl_easy_setopt(c, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)LP_HTTP_MAX_BODY);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, write_body);
+    curl_easy_setopt(c, CURLOPT_ERRORBUFFER, e->errbuf);
+    return 0;
+}
+
+/* Returns the calling thread's handle for h, made on first use; NULL on no memory. */
+static struct lp_http_handle *thread_handle(lp_http *h)
+{
+    struct lp_http_handle *e;
+
+    pthread_mutex_lock(&registry_lock);
+    prune_thread_locked();
+    for (e = pthread_getspecific(tls_key); e; e = e->thread_next)
+        if (e->owner == h)
+            break;
+    pthread_mutex_unlock(&registry_lock);
+    if (e)
+        return e;
+
+    e = calloc(1, sizeof *e);
+    if (!e)
+        return NULL;
+    e->easy = curl_easy_init();
+    if (!e->easy || configure_easy(h, e) != 0) {
+        curl_easy_cleanup(e->easy);
+        free(e);
+        return NULL;
+    }
+    pthread_mutex_lock(&registry_lock);
+    e->owner = h;
+    e->owner_next = h->handles;
+    if (h->handles)
+        h->handles->owner_prev = e;
+    h->handles = e;
+    e->thread_next = pthread_getspecific(tls_key);
+    pthread_setspecific(tls_key, e);
+    pthread_mutex_unlock(&registry_lock);
+    return e;
+}
+
+/* --- one exchange ------------------------------------------------------------ */
+
+/* Sets what differs between requests: URL, method, body, headers. */
+static int set_request(lp_http *h, CURL *c, const char *method, const char *url, const char *body,
+                       struct body_buf *buf)
+{
+    bool post_like = body || strcmp(method, "POST") == 0 || strcmp(method, "PATCH") == 0;
+
+    if (curl_easy_setopt(c, CURLOPT_URL, url) != CURLE_OK)
+        return -1;
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, buf);
+    /* On a reused connection that dies before answering, curl resends the
+     * request by itself, POST included. A POST therefore always opens a fresh
+     * connection, so that a create is never sent twice behind our back. */
+    curl_easy_setopt(c, CURLOPT_FRESH_CONNECT, strcmp(method, "POST") == 0 ? 1L : 0L);
+    if (post_like) {
+        const char *data = body ? body : "";
+        curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)strlen(data));
+        curl_easy_setopt(c, CURLOPT_POSTFIELDS, data);
+        curl_easy_setopt(c, CURLOPT_HTTPHEADER, body ? h->headers_body : h->headers_plain);
+        curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, strcmp(method, "POST") ? method : NULL);
+    } else {
+        /* HTTPGET also undoes a POST left from this handle's previous request. */
+        curl_easy_setopt(c, CURLOPT_HTTPGET, 1L);
+        curl_easy_setopt(c, CURLOPT_HTTPHEADER, h->headers_plain);
+        curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, strcmp(method, "GET") ? method : NULL);
+    }
+    return 0;
+}
+
+/* Retry-After: delta-seconds or an HTTP-date; -1 when absent or unreadable. */
+static long parse_retry_after(CURL *c)
+{
+    struct curl_header *hdr = NULL;
+    if (curl_easy_header(c, "Retry-After", 0, CURLH_HEADER, -1, &hdr) != CURLHE_OK || !hdr ||
+        !hdr->value)
+        return -1;
+    const char *v = hdr->value;
+    while (*v == ' ' || *v == '\t')
+        v++;
+    if (*v >= '0' && *v <= '9') {
+        char *end;
+        errno = 0;
+        long long s = strtoll(v, &end, 10);
+        while (*end == ' ' || *end == '\t')
+            end++;
+        if (*end != '\0')
+            return -1;
+        if (errno == ERANGE || s > 86400L * 365)
+            s = 86400L * 365;
+        return (long)s;
+    }
+    time_t when = curl_getdate(v, NULL);
+    if (when == (time_t)-1)
+        return -1;
+    double delta = difftime(when, time(NULL));
+    return delta > 0 ? (long)delta : 0;
+}
+
+/* Whether a failed transfer may have delivered the request to the server. */
+static bool may_have_sent(CURL *c, CURLcode rc)
+{
+    switch (rc) {
+    case CURLE_COULDNT_RESOLVE_HOST:
+    case CURLE_COULDNT_RESOLVE_PROXY:
+    case CURLE_COULDNT_CONNECT:
+    case CURLE_UNSUPPORTED_PROTOCOL:
+    case CURLE_URL_MALFORMAT:
+        return false;
+    case CURLE_OPERATION_TIMEDOUT: {
+        double connect = 0, pretransfer = 0;
+        curl_easy_getinfo(c, CURLINFO_CONNECT_TIME, &connect);
+        curl_easy_getinfo(c, CURLINFO_PRETRANSFER_TIME, &pretransfer);
+        /* Timed out before the connection was up: nothing was written. */
+        return !(connect == 0.0 && pretransfer == 0.0);
+    }
+    default:
+        return true;
+    }
+}
+
+/* Copies src into dst with every occurrence of key blanked out. */
+static void copy_scrubbed(char *dst, size_t dstlen, const char *src, const char *key)
+{
+    snprintf(dst, dstlen, "%s", src);
+    size_t klen = strlen(key);
+    if (klen == 0)
+        return;
+    for (char *p = strstr(dst, key); p; p = strstr(p, key))
+        memset(p, '*', klen);
+}
+
+static void fill_transport_error(lp_http *h, struct lp_http_handle *e, CURLcode rc,
+                                 const struct body_buf *buf, struct lp_http_response *resp)
+{
+    const char *why = e->errbuf[0] ? e->errbuf : curl_easy_strerror(rc);
+
+    if (buf->too_large || rc == CURLE_FILESIZE_EXCEEDED)
+        why = "response too large (over 64 MiB)";
+    else if (buf->no_memory)
+        why = "out of memory while receiving the response";
+    resp->status = 0;
+    resp->transport_error = true;
+    resp->maybe_sent = may_have_sent(e->easy, rc);
+    copy_scrubbed(resp->error, sizeof resp->error, why, h->api_key);
+}
+
+static double elapsed_ms(const struct timespec *start)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return (double)(now.tv_sec - start->tv_sec) * 1e3 +
+           (double)(now.tv_nsec - start->tv_nsec) / 1e6;
+}
+
+static void local_failure(struct lp_http_response *resp, const char *why)
+{
+    resp->transport_error = true;
+    resp->maybe_sent = false;
+    snprintf(resp->error, sizeof resp->error, "%s", why);
+}
+
+int lp_http_request(lp_http *h, const char *method, const char *path, const char *body,
+                    struct lp_http_response *resp)
+{
+    struct body_buf buf = {0};
+    struct timespec start;
+    char *url = NULL;
+
+    memset(resp, 0, sizeof *resp);
+    resp->retry_after_s = -1;
+    struct lp_http_handle *e = thread_handle(h);
+    if (!e || asprintf(&url, "%s%s", h->base_url, path ? path : "") < 0) {
+        local_failure(resp, "out of memory");
+        return -1;
+    }
+    if (set_request(h, e->easy, method, url, body, &buf) != 0) {
+        free(url);
+        local_failure(resp, "cannot set up the request");
+        return -1;
+    }
+    e->errbuf[0] = '\0';
+    clock_gettime(CLOCK_MONOTONIC, &start);
+    CURLcode rc = curl_easy_perform(e->easy);
+    double ms = elapsed_ms(&start);
+    free(url);
+
+    /* An empty answer still gets a body string, so callers never see NULL. */
+    if (rc == CURLE_OK && !buf.data) {
+        buf.data = calloc(1, 1);
+        if (!buf.data) {
+            buf.no_memory = true;
+            rc = CURLE_OUT_OF_MEMORY;
+        }
+    }
+    if (rc != CURLE_OK) {
+        free(buf.data);
+        fill_transport_error(h, e, rc, &buf, resp);
+        lp_log(LP_LOG_DEBUG, "%s %s failed after %.1fms: %s", method, path, ms, resp->error);
+        return -1;
+    }
+    curl_easy_getinfo(e->easy, CURLINFO_RESPONSE_CODE, &resp->status);
+    resp->body = buf.data;
+    resp->body_len = buf.len;
+    resp->retry_after_s = parse_retry_after(e->easy);
+    lp_log(LP_LOG_DEBUG, "%s %s %ld %.1fms", method, path, resp->status, ms);
+    return 0;
+}
+
+void lp_http_response_clear(struct lp_http_response *resp)
+{
+    if (!resp)
+        return;
+    free(resp->body);
+    resp->body = NULL;
+    resp->body_len = 0;
+}

@@ -1,4 +1,324 @@
-int main(void)
+/* main.c - leadpipefs: options, the API key, the start-up check, the session loop.
+ *
+ * Usage: leadpipefs [SOURCE] MOUNTPOINT [-f] [-d] [-s] [-o OPTION[,OPTION...]]
+ * The key comes from $LEADPIPE_API_KEY or -o api_key_file (never argv), and
+ * one list request proves key and API before the mount appears.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <curl/curl.h>
+#include <fuse_lowlevel.h>
+
+#include "api.h"
+#include "fs.h"
+#include "log.h"
+#include "lp_config.h"
+#include "notify.h"
+#include "tree.h"
+
+#define DEFAULT_BASE_URL "https://api.aws53.cloud"
+
+struct options {
+    char *base_url;
+    char *api_key_file;
+    char *api_key_argv; /* only to refuse it */
+    double cache_timeout;
+    double timeout;
+    int tries;
+};
+
+#define OPT(t, p)                                                                                  \
+    {                                                                                              \
+        t, offsetof(struct options, p), 1                                                          \
+    }
+static const struct fuse_opt opt_spec[] = {
+    OPT("base_url=%s", base_url),
+    OPT("api_key_file=%s", api_key_file),
+    OPT("api_key=%s", api_key_argv),
+    OPT("cache_timeout=%lf", cache_timeout),
+    OPT("timeout=%lf", timeout),
+    OPT("tries=%d", tries),
+    FUSE_OPT_END,
+};
+
+static void usage(const char *prog)
 {
-    return 0;
+    printf("usage: %s [SOURCE] MOUNTPOINT [options]\n\n"
+           "Mounts the Leadpipe Intent audiences API as a directory tree.\n\n"
+           "leadpipefs options:\n"
+           "    -o base_url=URL        API base URL (default $LEADPIPE_BASE_URL, else %s)\n"
+           "    -o api_key_file=PATH   file whose first line is the API key (mode 0600);\n"
+           "                           else the key is taken from $LEADPIPE_API_KEY\n"
+           "    -o cache_timeout=SECS  how long listed data is trusted (default 30)\n"
+           "    -o timeout=SECS        limit for one HTTP exchange (default 20)\n"
+           "    -o tries=N             HTTP tries per operation (default 3)\n\n",
+           prog, DEFAULT_BASE_URL);
+    fuse_cmdline_help();
+    fuse_lowlevel_help();
+}
+
+static void version(void)
+{
+    printf("leadpipefs %s\n", LP_VERSION);
+    printf("FUSE library %s\n", fuse_pkgversion());
+    printf("%s\n", curl_version());
+}
+
+/* Drops a leading SOURCE operand (mount.fuse3 passes "leadpipefs SOURCE MOUNTPOINT"). */
+static void drop_source(int *argc, char **argv)
+{
+    int positional[3], n = 0;
+    for (int i = 1; i < *argc && n < 3; i++) {
+        if (strcmp(argv[i], "-o") == 0) {
+            i++;
+            continue;
+        }
+        if (argv[i][0] != '-')
+            positional[n++] = i;
+    }
+    if (n != 2)
+        return;
+    for (int i = positional[0]; i < *argc - 1; i++)
+        argv[i] = argv[i + 1];
+    (*argc)--;
+}
+
+static bool loopback_host(const char *url)
+{
+    const char *host = url + strlen("http://");
+    return strncmp(host, "127.", 4) == 0 || strncmp(host, "localhost", 9) == 0 ||
+           strncmp(host, "[::1]", 5) == 0;
+}
+
+static int check_base_url(const char *url)
+{
+    if (strncmp(url, "https://", 8) == 0)
+        return 0;
+    if (strncmp(url, "http://", 7) == 0) {
+        if (loopback_host(url))
+            return 0;
+        fprintf(stderr,
+                "leadpipefs: refusing plain http to %s: the key would cross the network in "
+                "clear text (use https://)\n",
+                url);
+        return -1;
+    }
+    fprintf(stderr, "leadpipefs: base_url must start with https:// (got %s)\n", url);
+    return -1;
+}
+
+/* Reads the key; returns malloc'd text or NULL after printing why. */
+static char *read_key_file(const char *path)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    if (fd < 0) {
+        fprintf(stderr, "leadpipefs: cannot open api key file %s: %s\n", path, strerror(errno));
+        return NULL;
+    }
+    struct stat st;
+    if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+        fprintf(stderr, "leadpipefs: api key file %s is not a regular file\n", path);
+        close(fd);
+        return NULL;
+    }
+    if (st.st_mode & (S_IRGRP | S_IROTH | S_IWGRP | S_IWOTH)) {
+        fprintf(stderr,
+                "leadpipefs: api key file %s is readable by group or others; "
+                "run: chmod 600 %s\n",
+                path, path);
+        close(fd);
+        return NULL;
+    }
+    char buf[1024];
+    ssize_t n = read(fd, buf, sizeof(buf) - 1);
+    close(fd);
+    if (n < 0)
+        n = 0;
+    buf[n] = '\0';
+    buf[strcspn(buf, "\r\n")] = '\0';
+    char *key = strdup(buf);
+    memset(buf, 0, sizeof(buf));
+    if (key && !*key) {
+        fprintf(stderr, "leadpipefs: api key file %s is empty\n", path);
+        free(key);
+        return NULL;
+    }
+    return key;
+}
+
+/* Takes the key from the environment and wipes it there, so /proc/PID/environ
+ * does not keep it. Returns malloc'd text or NULL. */
+static char *take_env_key(void)
+{
+    char *v = getenv("LEADPIPE_API_KEY");
+    if (!v || !*v)
+        return NULL;
+    char *key = strdup(v);
+    memset(v, 0, strlen(v));
+    unsetenv("LEADPIPE_API_KEY");
+    return key;
+}
+
+static int start_check(lp_tree *tree, const char *base_url)
+{
+    struct lp_api_error err;
+    memset(&err, 0, sizeof(err));
+    int rc = lp_tree_load(tree, &err);
+    if (rc == 0)
+        return 0;
+    if (err.http_status == 401 || err.http_status == 403)
+        fprintf(stderr, "leadpipefs: the API rejected the key (%ld%s%s: %s)\n", err.http_status,
+                err.code[0] ? " " : "", err.code, err.message);
+    else if (err.http_status)
+        fprintf(stderr, "leadpipefs: %s answered %ld%s%s: %s\n", base_url, err.http_status,
+                err.code[0] ? " " : "", err.code, err.message);
+    else
+        fprintf(stderr, "leadpipefs: cannot reach %s: %s\n", base_url, err.message);
+    return -1;
+}
+
+static int run_session(struct fuse_args *args, struct fuse_cmdline_opts *cmd, struct lp_fs *fs,
+                       lp_notifier *nf)
+{
+    int ret = 1;
+    struct fuse_session *se =
+        fuse_session_new(args, lp_fs_ops(), sizeof(struct fuse_lowlevel_ops), fs);
+    if (!se)
+        return 1;
+    if (fuse_set_signal_handlers(se) != 0)
+        goto out1;
+    if (fuse_session_mount(se, cmd->mountpoint) != 0)
+        goto out2;
+    if (fuse_daemonize(cmd->foreground) != 0)
+        goto out3;
+    if (!cmd->foreground)
+        lp_log_set_syslog(true);
+    if (lp_notifier_start(nf, se) < 0)
+        goto out3;
+    lp_log(LP_LOG_INFO, "mounted on %s", cmd->mountpoint);
+    if (cmd->singlethread) {
+        ret = fuse_session_loop(se);
+    } else {
+        struct fuse_loop_config cfg = {.clone_fd = cmd->clone_fd,
+                                       .max_idle_threads = cmd->max_idle_threads};
+        ret = fuse_session_loop_mt(se, &cfg);
+    }
+    ret = ret != 0;
+out3:
+    fuse_session_unmount(se);
+out2:
+    fuse_remove_signal_handlers(se);
+out1:
+    fuse_session_destroy(se);
+    return ret;
+}
+
+int main(int argc, char *argv[])
+{
+    struct options opts = {.cache_timeout = 30, .timeout = 20, .tries = 3};
+    struct fuse_cmdline_opts cmd;
+    memset(&cmd, 0, sizeof(cmd));
+    drop_source(&argc, argv);
+    struct fuse_args args = FUSE_ARGS_INIT(argc, argv);
+    int ret = 2;
+    char *key = NULL;
+    lp_api *api = NULL;
+    lp_tree *tree = NULL;
+    lp_notifier *nf = NULL;
+
+    /* The key lives in this process's memory only: no core dumps, no ptrace by peers. */
+    prctl(PR_SET_DUMPABLE, 0);
+
+    if (fuse_opt_parse(&args, &opts, opt_spec, NULL) != 0 || fuse_parse_cmdline(&args, &cmd) != 0)
+        goto out;
+    if (cmd.show_help) {
+        usage(argv[0]);
+        ret = 0;
+        goto out;
+    }
+    if (cmd.show_version) {
+        version();
+        ret = 0;
+        goto out;
+    }
+    if (opts.api_key_argv) {
+        fprintf(stderr, "leadpipefs: the API key is never taken from the command line; "
+                        "use LEADPIPE_API_KEY or -o api_key_file=PATH\n");
+        goto out;
+    }
+    if (!cmd.mountpoint) {
+        fprintf(stderr, "usage: %s [SOURCE] MOUNTPOINT [options] (see --help)\n", argv[0]);
+        goto out;
+    }
+    if (opts.cache_timeout < 0 || opts.timeout <= 0 || opts.tries < 1 || opts.tries > 20) {
+        fprintf(stderr, "leadpipefs: cache_timeout must be >= 0, timeout > 0, tries 1 to 20\n");
+        goto out;
+    }
+    ret = 1;
+    lp_log_init("leadpipefs", false, cmd.debug);
+    if (!opts.base_url) {
+        const char *env = getenv("LEADPIPE_BASE_URL");
+        opts.base_url = strdup(env && *env ? env : DEFAULT_BASE_URL);
+    }
+    if (check_base_url(opts.base_url) < 0)
+        goto out;
+    key = opts.api_key_file ? read_key_file(opts.api_key_file) : take_env_key();
+    if (!key) {
+        if (!opts.api_key_file)
+            fprintf(stderr, "leadpipefs: no API key: set LEADPIPE_API_KEY or use "
+                            "-o api_key_file=PATH\n");
+        goto out;
+    }
+    lp_log_set_secret(key);
+
+    struct lp_api_options ao = {.base_url = opts.base_url,
+                                .api_key = key,
+                                .timeout_ms = (long)(opts.timeout * 1000),
+                                .max_tries = opts.tries};
+    api = lp_api_new(&ao);
+    nf = lp_notifier_new();
+    struct lp_tree_options to = {.api = api,
+                                 .cache_timeout = opts.cache_timeout,
+                                 .uid = getuid(),
+                                 .gid = getgid(),
+                                 .notify = lp_notifier_queue,
+                                 .notify_ctx = nf};
+    tree = api && nf ? lp_tree_new(&to) : NULL;
+    if (!tree) {
+        fprintf(stderr, "leadpipefs: out of memory\n");
+        goto out;
+    }
+    if (start_check(tree, opts.base_url) < 0)
+        goto out;
+
+    /* Permission checks by the kernel, with the modes we show (size is 0444). */
+    fuse_opt_add_arg(&args, "-odefault_permissions");
+    fuse_opt_add_arg(&args, "-ofsname=leadpipefs");
+    fuse_opt_add_arg(&args, "-osubtype=leadpipefs");
+    struct lp_fs fs = {.tree = tree, .cache_timeout = opts.cache_timeout};
+    ret = run_session(&args, &cmd, &fs, nf);
+
+out:
+    lp_notifier_free(nf);
+    lp_tree_free(tree);
+    lp_api_free(api);
+    if (key) {
+        memset(key, 0, strlen(key));
+        free(key);
+    }
+    lp_log_set_secret(NULL);
+    free(opts.base_url);
+    free(opts.api_key_file);
+    free(opts.api_key_argv);
+    free(cmd.mountpoint);
+    fuse_opt_free_args(&args);
+    return ret;
 }
