@@ -771,6 +771,9 @@ static const struct config_case config_cases[] = {
     {"{\"a\":\"x\\qy\"}", 0, BAD, "not valid JSON"},
     {"{\"a\":\"\\u12G4\"}", 0, BAD, "not valid JSON"},
     {"{\"a\":\"line\nbreak\"}", 0, BAD, "control character"},
+    {"{\"a\":\"unit\x1fseparator\"}", 0, BAD, "control character"},
+    {"{\"a\":\"delete \x7f is fine\",\"topicIds\":[1]}", 0, OK,
+     "{\"a\":\"delete \x7f is fine\",\"topicIds\":[1]}"},
     {"{\"a\":\"\xff\"}", 0, BAD, "not valid UTF-8"},
     {"{\"a\":\"\xc3\x28\"}", 0, BAD, "not valid UTF-8"},
     {"{\"a\":\"\xc0\xaf\"}", 0, BAD, "not valid UTF-8"},         /* overlong '/' */
@@ -789,7 +792,7 @@ static const struct config_case config_cases[] = {
      "too many digits"},
     {"{\n  \"topicIds\": [1,\n    x]\n}", 0, BAD,
      "config.json is not valid JSON (line 3, column 5)"},
-    {"{\n\"name\": \"caf\xc3\xa9\", x", 0, BAD, "(line 2, column 16)"},
+    {"{\n\"name\": \"caf\xc3\xa9\", x", 0, BAD, "(line 2, column 17)"},
 
     /* one JSON object, but the API would refuse it */
     {"{}", 0, INV, "topicIds must hold 1 to 250 integers"},
@@ -894,7 +897,7 @@ static void test_config_prefixes(void)
 {
     static const char *const docs[] = {
         DOC_CONFIG,
-        "{\"topicIds\":[1,-2.5e+3,0.0,1E-2],\"minScore\":null,\"t\":true,\"f\":false}",
+        "{\"topicIds\":[1],\"n\":[-2.5e+3,0.0,1E-2],\"minScore\":null,\"t\":true,\"f\":false}",
         "{\"topicIds\":[1],\"s\":\"caf\xc3\xa9 \xf0\x9f\x98\x80 \\u00e9\\ud83d\\ude00\\\"\\\\\"}",
         "{ \"topicIds\" : [ 1 ] , \"filters\" : { \"a\" : { \"b\" : [ [ ] , { } ] } } }\n",
     };

@@ -1,0 +1,165 @@
+"""Fixtures for the tests that really mount leadpipefs against the emulator.
+
+Environment (set by tests/integration/meson.build):
+  LEADPIPEFS   path of the built leadpipefs binary
+  LP_EMULATOR  path of tests/emulator/leadpipe_emu.py
+"""
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+
+import pytest
+
+KEY = "sk_test_emulator"
+HERE = os.path.dirname(os.path.abspath(__file__))
+BINARY = os.environ.get("LEADPIPEFS") or os.path.join(HERE, "..", "..", "build", "src", "leadpipefs")
+EMULATOR = os.environ.get("LP_EMULATOR") or os.path.join(HERE, "..", "emulator", "leadpipe_emu.py")
+# Mount points live outside /tmp: vim skips its backup dance under /tmp.
+MOUNT_BASE = os.environ.get("LP_MOUNT_BASE", "/var/tmp/leadpipefs-tests")
+
+
+def pytest_configure(config):
+    if not os.path.exists("/dev/fuse"):
+        pytest.exit("FUSE is not available here (/dev/fuse missing)", returncode=77)
+
+
+class Emulator:
+    """A running emulator process and its control interface."""
+
+    def __init__(self, args=()):
+        self.dir = tempfile.mkdtemp(prefix="lp-emu-")
+        port_file = os.path.join(self.dir, "port")
+        self.proc = subprocess.Popen(
+            ["/usr/bin/python3", EMULATOR, "--port-file", port_file, "--quiet", *args],
+            stdin=subprocess.DEVNULL)
+        deadline = time.time() + 15
+        while not os.path.exists(port_file):
+            if self.proc.poll() is not None or time.time() > deadline:
+                raise RuntimeError("emulator did not start")
+            time.sleep(0.02)
+        self.port = int(open(port_file).read())
+        self.url = "http://127.0.0.1:%d" % self.port
+
+    def control(self, method, path, body=None):
+        data = None if body is None else json.dumps(body).encode()
+        req = urllib.request.Request(self.url + path, data=data, method=method,
+                                     headers={"content-type": "application/json"})
+        with urllib.request.urlopen(req, timeout=30) as r:
+            raw = r.read()
+        return json.loads(raw) if raw else None
+
+    def reset(self, **body):
+        return self.control("POST", "/_emu/reset", body)
+
+    def log(self):
+        return self.control("GET", "/_emu/log")["requests"]
+
+    def clear_log(self):
+        self.control("POST", "/_emu/log/clear", {})
+
+    def requests(self, method=None, prefix=None):
+        return [r for r in self.log()
+                if (method is None or r["method"] == method)
+                and (prefix is None or r["path"].startswith(prefix))]
+
+    def state(self):
+        return self.control("GET", "/_emu/state")["audiences"]
+
+    def by_name(self, name):
+        return [a for a in self.state() if a["name"] == name]
+
+    def fault(self, **spec):
+        self.control("POST", "/_emu/faults", spec)
+
+    def clear_faults(self):
+        self.control("POST", "/_emu/faults/clear", {})
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+class Mount:
+    """leadpipefs running in the foreground (-f) on a fresh directory."""
+
+    def __init__(self, emu, options="", env=None, extra_args=()):
+        os.makedirs(MOUNT_BASE, exist_ok=True)
+        self.path = tempfile.mkdtemp(prefix="m-", dir=MOUNT_BASE)
+        self.log_path = os.path.join(tempfile.mkdtemp(prefix="lp-log-"), "stderr")
+        opts = "base_url=%s" % emu.url
+        if options:
+            opts += "," + options
+        full_env = dict(os.environ)
+        full_env["LEADPIPE_API_KEY"] = KEY
+        full_env.update(env or {})
+        self.log_file = open(self.log_path, "w")
+        self.proc = subprocess.Popen([BINARY, "-f", "-o", opts, *extra_args, self.path],
+                                     env=full_env, stdin=subprocess.DEVNULL,
+                                     stdout=self.log_file, stderr=subprocess.STDOUT)
+        deadline = time.time() + 30
+        while not os.path.ismount(self.path):
+            if self.proc.poll() is not None:
+                raise RuntimeError("leadpipefs exited %s: %s" % (self.proc.returncode, self.stderr()))
+            if time.time() > deadline:
+                self.close()
+                raise RuntimeError("mount did not appear: " + self.stderr())
+            time.sleep(0.02)
+
+    def stderr(self):
+        self.log_file.flush()
+        return open(self.log_path, errors="replace").read()
+
+    def sh(self, script, check=False, timeout=60, **kw):
+        """Runs a bash script with M set to the mount point; returns CompletedProcess."""
+        env = dict(os.environ, M=self.path)
+        env.update(kw.pop("env", {}))
+        return subprocess.run(["bash", "-c", script], env=env, capture_output=True, text=True,
+                              check=check, timeout=timeout, **kw)
+
+    def close(self):
+        if os.path.ismount(self.path):
+            subprocess.run(["fusermount3", "-u", self.path], capture_output=True)
+            if os.path.ismount(self.path):
+                subprocess.run(["fusermount3", "-uz", self.path], capture_output=True)
+        try:
+            self.proc.wait(15)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        self.log_file.close()
+        try:
+            os.rmdir(self.path)
+        except OSError:
+            pass
+
+
+@pytest.fixture
+def emu():
+    e = Emulator(["--empty"])
+    yield e
+    e.stop()
+
+
+@pytest.fixture
+def mount_factory(emu):
+    mounts = []
+
+    def make(options="cache_timeout=30", **kw):
+        m = Mount(emu, options, **kw)
+        mounts.append(m)
+        return m
+
+    yield make
+    for m in mounts:
+        m.close()
