@@ -49,6 +49,16 @@ static const struct fuse_opt opt_spec[] = {
     FUSE_OPT_END,
 };
 
+#define DEFAULT_MAX_THREADS 64
+
+static bool option_given(int argc, char **argv, const char *name)
+{
+    for (int i = 1; i < argc; i++)
+        if (strstr(argv[i], name))
+            return true;
+    return false;
+}
+
 static void usage(const char *prog)
 {
     printf("usage: %s [SOURCE] MOUNTPOINT [options]\n\n"
@@ -207,9 +217,14 @@ static int run_session(struct fuse_args *args, struct fuse_cmdline_opts *cmd, st
     if (cmd->singlethread) {
         ret = fuse_session_loop(se);
     } else {
-        struct fuse_loop_config cfg = {.clone_fd = cmd->clone_fd,
-                                       .max_idle_threads = cmd->max_idle_threads};
-        ret = fuse_session_loop_mt(se, &cfg);
+        struct fuse_loop_config *cfg = fuse_loop_cfg_create();
+        if (!cfg)
+            goto out3;
+        fuse_loop_cfg_set_clone_fd(cfg, (unsigned)cmd->clone_fd);
+        fuse_loop_cfg_set_idle_threads(cfg, cmd->max_idle_threads);
+        fuse_loop_cfg_set_max_threads(cfg, cmd->max_threads);
+        ret = fuse_session_loop_mt(se, cfg);
+        fuse_loop_cfg_destroy(cfg);
     }
     ret = ret != 0;
 out3:
@@ -239,6 +254,10 @@ int main(int argc, char *argv[])
 
     if (fuse_opt_parse(&args, &opts, opt_spec, NULL) != 0 || fuse_parse_cmdline(&args, &cmd) != 0)
         goto out;
+    /* libfuse allows 10 worker threads by default; requests stalled on a slow
+     * API must not starve the rest, so allow more unless told otherwise. */
+    if (!option_given(argc, argv, "max_threads="))
+        cmd.max_threads = DEFAULT_MAX_THREADS;
     if (cmd.show_help) {
         usage(argv[0]);
         ret = 0;

@@ -152,6 +152,7 @@ int lp_sync_config(struct lp_tree *t, struct lp_aud *a)
         rc = -ENOENT;
     } else if (!a->rec.config || lp_now() - a->config_time >= t->opts.cache_timeout) {
         a->fetching = true;
+        lp_prefetch_note_miss(t);
         uint64_t start_seq = t->seq;
         char *id = strdup(a->rec.id);
         pthread_mutex_unlock(&t->lock);

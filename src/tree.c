@@ -343,6 +343,7 @@ void lp_tree_free(lp_tree *t)
 {
     if (!t)
         return;
+    lp_prefetch_stop(t);
     lp_map_foreach(&t->by_ino, free_node_value, NULL);
     while (t->live) {
         struct lp_aud *a = t->live;

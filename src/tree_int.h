@@ -55,6 +55,17 @@ struct lp_aud {
     struct lp_aud *prev, *next; /* the live list */
 };
 
+/* A background sweep that fetches configs in parallel (prefetch.c). */
+struct lp_sweep {
+    pthread_t thread;
+    bool started; /* thread exists and must be joined */
+    bool running; /* still fetching */
+    bool stop;
+    double last_miss;
+    char **ids; /* audiences to fetch, oldest first */
+    size_t n, next;
+};
+
 struct lp_tree {
     pthread_mutex_t lock;
     pthread_cond_t cond;
@@ -73,6 +84,7 @@ struct lp_tree {
     uint64_t seq;     /* local mutation counter */
     unsigned long pending_counter;
     struct timespec mount_time;
+    struct lp_sweep sweep;
 };
 
 double lp_now(void);
@@ -100,5 +112,10 @@ int lp_sync_status(struct lp_tree *t, struct lp_aud *a, const char *word);
 int lp_sync_config_write(struct lp_tree *t, struct lp_aud *a, const char *compact);
 int lp_sync_rename(struct lp_tree *t, struct lp_aud *a, const char *newname);
 int lp_sync_delete(struct lp_tree *t, struct lp_aud *a);
+
+/* prefetch.c: a config fetch missed the cache; two in a row start a sweep. */
+void lp_prefetch_note_miss(struct lp_tree *t);
+/* Stops and joins the sweep (tree lock NOT held). */
+void lp_prefetch_stop(struct lp_tree *t);
 
 #endif

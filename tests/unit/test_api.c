@@ -692,6 +692,34 @@ static void test_hung_server(void)
     lp_api_free(api);
 }
 
+/* A timeout after the request went out means it may have been carried out,
+ * also on a reused connection (where curl reports no connect time). */
+static void test_timeout_after_sending(void)
+{
+    struct lp_audience a = {0};
+    struct lp_api_error err;
+    reset("{}");
+    char *id = emu_create("{\"name\":\"Slow delete\"}");
+    lp_api *api = client(NULL, NULL, 1000, 3);
+
+    CHECK_INT(lp_api_get(api, id, &a, &err), 0); /* opens the connection to reuse */
+    lp_audience_clear(&a);
+    /* Try 1 is carried out at 1.1 s, after we gave up at 1 s; try 2 is
+     * answered at about 1.8 s: 404, which means the first one went through. */
+    fault("{\"method\":\"DELETE\",\"kind\":\"delay\",\"seconds\":1.1}");
+    fault("{\"method\":\"DELETE\",\"kind\":\"delay\",\"seconds\":0.8}");
+    CHECK_INT(lp_api_delete(api, id, &err), 0);
+    CHECK_INT(lp_emu_count_requests(&emu, "DELETE", NULL), 2);
+
+    /* A POST that timed out after sending is not sent again. */
+    fault("{\"method\":\"POST\",\"kind\":\"delay\",\"seconds\":1.5}");
+    CHECK_INT(lp_api_create(api, "Slow create", NULL, CONFIG_A, &a, &err), -EIO);
+    CHECK(strstr(err.message, "no answer from") != NULL);
+    CHECK_INT(lp_emu_count_requests(&emu, "POST", NULL), 1);
+    free(id);
+    lp_api_free(api);
+}
+
 /* A port on 127.0.0.1 that nothing listens on (bound once, then closed). */
 static int dead_port(void)
 {
@@ -890,6 +918,7 @@ int main(void)
     test_log();
     test_headers();
     test_hung_server();
+    test_timeout_after_sending();
     test_unreachable();
     lp_emu_stop(&emu);
     return lp_test_summary();

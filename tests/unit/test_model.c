@@ -910,6 +910,7 @@ static void test_config_prefixes(void)
             char *compact = NULL;
             enum lp_config_result r = run_check(docs[d], cut, &compact, reason, sizeof(reason));
 
+            free(compact);
             if (r == LP_CONFIG_OK && !complete)
                 complete = cut;
             if (r == LP_CONFIG_INCOMPLETE || r == LP_CONFIG_OK)
