@@ -189,8 +189,9 @@ static int error_bad_answer(struct lp_api_error *err, long status, const char *r
     error_reset(err);
     err->http_status = status;
     err->err = EIO;
-    snprintf(err->message, sizeof err->message, "the API answered something unexpected: %s",
-             reason);
+    /* model.c's reasons read as sentences ("the API's answer is not valid JSON"). */
+    snprintf(err->message, sizeof err->message, "%s",
+             reason && *reason ? reason : "the API answered something this program cannot use");
     return EIO;
 }
 
@@ -402,7 +403,10 @@ int lp_api_list(lp_api *api, struct lp_audience **out, size_t *n, struct lp_api_
         struct lp_audience *page = NULL;
         size_t count = 0;
         if (pages == LP_API_MAX_PAGES) {
-            rc = -error_local(err, EIO, "the API's listing did not end after 10000 pages");
+            char why[96];
+            snprintf(why, sizeof why, "the API's listing did not end after %d pages",
+                     LP_API_MAX_PAGES);
+            rc = -error_local(err, EIO, why);
             log_failure("GET", LP_API_BASE_PATH, err);
             break;
         }

@@ -1362,6 +1362,10 @@ enum lp_config_result lp_config_check(const char *buf, size_t len, char **compac
                    line, col);
         return LP_CONFIG_BAD_JSON;
     }
+    if (len > 0 && len < 3 && memcmp(buf, "\xEF\xBB\xBF", len) == 0) {
+        set_reason(reason, reasonlen, "config.json is empty"); /* a cut byte order mark */
+        return LP_CONFIG_INCOMPLETE;
+    }
     if (len >= 3 && memcmp(buf, "\xEF\xBB\xBF", 3) == 0) {
         buf += 3; /* a byte order mark some editors write */
         s += 3;

@@ -252,20 +252,31 @@ static bool older(const struct lp_aud *x, const struct lp_aud *y)
     return strcmp(ix, iy) < 0;
 }
 
+/* A name that only fits cut short must carry the id: decoding it no longer
+ * gives the name back, and two long names could share the same cut. */
+static bool round_trips(const char *shown, const char *name)
+{
+    char *back = lp_name_decode(shown);
+    bool same = back && strcmp(back, name) == 0;
+    free(back);
+    return same;
+}
+
 static char *shown_name(const struct lp_aud *a, bool owner)
 {
     char local[32];
     const char *id = a->rec.id;
+    const char *name = a->rec.name ? a->rec.name : "";
     if (!id) {
         snprintf(local, sizeof(local), "new%05lu", (unsigned long)(a->dir ? a->dir->ino : 0));
         id = local;
     }
-    char *name = lp_name_encode(a->rec.name ? a->rec.name : "", owner ? NULL : id);
-    if (name && strlen(name) > LP_FILENAME_MAX) {
-        free(name);
-        name = lp_name_encode(a->rec.name ? a->rec.name : "", id);
+    char *shown = lp_name_encode(name, owner ? NULL : id);
+    if (shown && owner && !round_trips(shown, name)) {
+        free(shown);
+        shown = lp_name_encode(name, id);
     }
-    return name;
+    return shown;
 }
 
 /* Gives every live audience its shown name: the oldest audience of a name shows

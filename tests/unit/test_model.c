@@ -719,6 +719,8 @@ static const struct config_case config_cases[] = {
     {" \n\t\r\n", 0, MORE, "empty"},
     {"{", 0, MORE, "complete"},
     {"\xEF\xBB\xBF", 0, MORE, "empty"},
+    {"\xEF", 0, MORE, "empty"},
+    {"\xEF\xBB", 0, MORE, "empty"},
     {"{\"topicIds\"", 0, MORE, ""},
     {"{\"topicIds\":", 0, MORE, ""},
     {"{\"topicIds\":[1", 0, MORE, ""},
@@ -900,6 +902,7 @@ static void test_config_prefixes(void)
         "{\"topicIds\":[1],\"n\":[-2.5e+3,0.0,1E-2],\"minScore\":null,\"t\":true,\"f\":false}",
         "{\"topicIds\":[1],\"s\":\"caf\xc3\xa9 \xf0\x9f\x98\x80 \\u00e9\\ud83d\\ude00\\\"\\\\\"}",
         "{ \"topicIds\" : [ 1 ] , \"filters\" : { \"a\" : { \"b\" : [ [ ] , { } ] } } }\n",
+        "\xEF\xBB\xBF{\"topicIds\":[1]}",
     };
 
     for (size_t d = 0; d < sizeof(docs) / sizeof(docs[0]); d++) {
