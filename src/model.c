@@ -216,10 +216,10 @@ static bool is_integral(double d)
     return d == (double)(long long)d;
 }
 
-/* Whole numbers below 1e21 print as integers; other values as the shortest %g form that reads
- * back to the same double, so printing is idempotent. A non-finite value
- * (only possible from an API answer; lp_config_check refuses them) prints as
- * null, which is what JSON.stringify does too. */
+/* Whole numbers below 1e21 print as integers; other values as the shortest
+ * %g form that reads back to the same double, so printing is idempotent. A
+ * non-finite value (only possible from an API answer; lp_config_check
+ * refuses them) prints as null, which is what JSON.stringify does too. */
 static void put_number(struct sbuf *b, double d)
 {
     char tmp[40];
@@ -240,6 +240,10 @@ static void put_number(struct sbuf *b, double d)
             if (strtod(tmp, NULL) == d)
                 break;
         }
+        /* JSON wants '.', whatever LC_NUMERIC someone set */
+        for (char *p = tmp; *p; p++)
+            if (*p == ',')
+                *p = '.';
     }
     sb_adds(b, tmp);
 }
@@ -482,7 +486,7 @@ static int take_size(const cJSON *obj, struct lp_audience *a, const char *ctx, c
         return 0;
     d = cJSON_IsNumber(v) ? v->valuedouble : -1;
     if (!(d >= 0 && d < LP_EXACT_INT_LIMIT) || d != (double)(long long)d) {
-        set_reason(err, errlen, "%s: \"audienceSize\" is not a whole number", ctx);
+        set_reason(err, errlen, "%s: \"audienceSize\" is not a non-negative whole number", ctx);
         return -1;
     }
     a->audience_size = (long long)d;

@@ -1067,8 +1067,15 @@ static int commit_scratch(struct lp_tree *t, struct lp_aud *a, struct lp_scratch
         return rc;
     }
     struct lp_node *node = s->node;
-    rc = kind == LP_KIND_CONFIG ? lp_sync_config_write(t, a, payload)
-                                : lp_sync_status(t, a, payload);
+    /* An editor putting back its backup after a failed save (vim renames
+     * config.json~ onto config.json) restores what the API already holds:
+     * nothing to send, and updatedAt must not move. */
+    const char *confirmed = kind == LP_KIND_CONFIG ? a->rec.config : a->rec.status;
+    if (!a->pending && confirmed && strcmp(confirmed, payload) == 0)
+        rc = 0;
+    else
+        rc = kind == LP_KIND_CONFIG ? lp_sync_config_write(t, a, payload)
+                                    : lp_sync_status(t, a, payload);
     free(payload);
     if (rc < 0)
         return rc;

@@ -163,3 +163,79 @@ def mount_factory(emu):
     yield make
     for m in mounts:
         m.close()
+
+
+# ---- Added for test_faults.py, test_soak.py, test_security.py (reliability and
+# security). Helpers only: nothing above changes behaviour because of them.
+
+def pytest_sessionstart(session):
+    """Registers the `slow` mark (a test that takes tens of seconds but stays in
+    the suite) before collection, so pytest does not warn about an unknown mark."""
+    session.config.addinivalue_line("markers", "slow: takes tens of seconds; still part of the suite")
+
+
+def kill_emulator(emu, sig=None):
+    """Ends emu's process at once (SIGKILL unless sig is given) and waits for it.
+    The Emulator object stays usable for restart_emulator()."""
+    import signal as _signal
+    if emu.proc.poll() is None:
+        emu.proc.send_signal(sig if sig is not None else _signal.SIGKILL)
+        emu.proc.wait(10)
+
+
+def restart_emulator(emu, state=None, timeout=15):
+    """Starts a new emulator process on emu's port (after kill_emulator or a crash)
+    and, when state is given (a /_emu/state answer: {"audiences": [...], "slots": N}),
+    loads exactly those audiences (ids, times, configs and all) through the control
+    interface. emu.proc is replaced, so the fixture's emu.stop() ends the new one."""
+    kill_emulator(emu)
+    port_file = os.path.join(emu.dir, "port.restart")
+    if os.path.exists(port_file):
+        os.unlink(port_file)
+    args = ["--port", str(emu.port), "--port-file", port_file, "--quiet", "--empty"]
+    if state is not None:
+        args += ["--slots", str(state.get("slots", 10))]
+    deadline = time.time() + timeout
+    while True:
+        emu.proc = subprocess.Popen(["/usr/bin/python3", EMULATOR, *args],
+                                    stdin=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        while not os.path.exists(port_file) and emu.proc.poll() is None:
+            if time.time() > deadline:
+                raise RuntimeError("restarted emulator did not start")
+            time.sleep(0.02)
+        if os.path.exists(port_file):
+            break
+        # The port can stay busy for a moment after a kill; try again.
+        if time.time() > deadline:
+            raise RuntimeError("cannot restart the emulator on port %d" % emu.port)
+        time.sleep(0.2)
+    for aud in (state or {}).get("audiences", []):
+        emu.control("POST", "/_emu/audiences", aud)
+    emu.clear_log()
+    return emu
+
+
+def full_state(emu):
+    """The whole /_emu/state answer (audiences and slots), for restart_emulator."""
+    return emu.control("GET", "/_emu/state")
+
+
+def daemon_fds(pid):
+    """{fd: link target} of a process (sockets show as socket:[inode])."""
+    out = {}
+    base = "/proc/%d/fd" % pid
+    for fd in os.listdir(base):
+        try:
+            out[int(fd)] = os.readlink(os.path.join(base, fd))
+        except OSError:
+            pass
+    return out
+
+
+def daemon_rss_kib(pid):
+    """VmRSS of a process in KiB."""
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    raise RuntimeError("no VmRSS for %d" % pid)

@@ -113,7 +113,12 @@ int lp_emu_start(struct lp_emu *emu, const char *const extra_args[])
         int status;
         emu->port = read_port(emu);
         if (emu->port) {
+            char path[96];
             snprintf(emu->base_url, sizeof emu->base_url, "http://127.0.0.1:%d", emu->port);
+            /* Read once, not needed again: a test killed later leaves no litter. */
+            port_file_path(emu, path, sizeof path);
+            unlink(path);
+            rmdir(emu->dir);
             return 0;
         }
         if (waitpid(emu->pid, &status, WNOHANG) == emu->pid) {
