@@ -141,8 +141,7 @@ static char *read_key_file(const char *path)
     }
     if (st.st_mode & (S_IRGRP | S_IROTH | S_IWGRP | S_IWOTH)) {
         fprintf(stderr,
-                "leadpipefs: api key file %s is readable by group or others; "
-                "run: chmod 600 %s\n",
+                "leadpipefs: api key file %s is readable by others; chmod 600 %s\n",
                 path, path);
         close(fd);
         return NULL;

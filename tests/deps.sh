@@ -2,7 +2,7 @@
 # Installs the Debian packages that building, the demo and the tests need.
 # Sourced by tests/demo.sh and tests/run-all.sh; does nothing when all are there.
 lp_packages=(
-  gcc clang pkg-config meson ninja-build        # toolchain (clang: sanitizers, fuzzers)
+  gcc clang libclang-rt-14-dev pkg-config meson ninja-build   # clang: fuzzers
   libfuse3-dev fuse3 libcurl4-openssl-dev libcjson-dev
   python3 python3-docutils                      # emulator; rst2man for the man page
   python3-pytest curl jq vim nano tmux attr     # the tools the tests drive

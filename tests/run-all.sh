@@ -40,5 +40,14 @@ PY
 run_suite plain build-ci
 run_suite "asan+ubsan" build-ci-asan -Db_sanitize=address,undefined -Db_lundef=false
 
+# Every parser of outside input under libFuzzer for a short fixed time; the
+# README says how to run them longer (tests/fuzz/run SECONDS).
+echo "=== fuzz: ${LP_FUZZ_SECONDS:-20} s per target"
+if LP_FUZZ_BUILD=$top/build-ci-fuzz bash tests/fuzz/run "${LP_FUZZ_SECONDS:-20}"; then
+  passed=$((passed + 1))
+else
+  failed=$((failed + 1)) status=1
+fi
+
 echo "tests: $passed passed, $failed failed, $skipped skipped"
 exit $status

@@ -9,7 +9,6 @@ import json
 import os
 import subprocess
 import tarfile
-import tempfile
 import threading
 import time
 
@@ -182,8 +181,6 @@ def test_ls_shows_every_audience_once_with_reversible_names(emu, mount_factory):
             assert decoded == real
 
 
-@pytest.mark.xfail(reason="model.c: a name longer than 255 bytes ends in a bare '\u2053' without "
-                          "its id (known, being fixed)", strict=True)
 def test_long_names_carry_the_id_suffix(emu, mount_factory):
     emu.reset(sample=True)
     plant_odd_names(emu)
