@@ -27,9 +27,9 @@ struct lp_api_options {
 };
 
 struct lp_api_error {
-    long http_status; /* 0 when no HTTP answer arrived */
-    int err;          /* positive errno per SPEC */
-    char code[64];    /* the API's error code, e.g. "SLOTS_FULL"; may be empty */
+    long http_status;  /* 0 when no HTTP answer arrived */
+    int err;           /* positive errno per SPEC */
+    char code[64];     /* the API's error code, e.g. "SLOTS_FULL"; may be empty */
     char message[512]; /* the API's message, or a transport/parse description */
 };
 

@@ -22,13 +22,13 @@ struct lp_http_options {
 };
 
 struct lp_http_response {
-    long status;         /* HTTP status, 0 when no answer arrived */
-    char *body;          /* NUL-terminated, owned; free with lp_http_response_clear */
+    long status; /* HTTP status, 0 when no answer arrived */
+    char *body;  /* NUL-terminated, owned; free with lp_http_response_clear */
     size_t body_len;
-    long retry_after_s;  /* Retry-After in seconds, -1 when absent */
+    long retry_after_s;   /* Retry-After in seconds, -1 when absent */
     bool transport_error; /* no complete HTTP answer (connect, timeout, reset) */
-    bool maybe_sent;     /* transport error after the request may have reached the server */
-    char error[256];     /* curl's description of a transport error */
+    bool maybe_sent;      /* transport error after the request may have reached the server */
+    char error[256];      /* curl's description of a transport error */
 };
 
 /* Returns a new client or NULL (errno set). Caller frees with lp_http_free. */

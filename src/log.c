@@ -20,6 +20,7 @@ static char log_ident[64] = "leadpipefs";
 static bool log_to_syslog;
 static bool log_syslog_open;
 static bool log_debug;
+static bool log_quiet;
 static char *log_secret;
 
 /* Called with log_lock held. openlog keeps the ident pointer, hence the static copy. */
@@ -50,6 +51,21 @@ void lp_log_set_syslog(bool to_syslog)
     if (to_syslog)
         open_syslog_locked();
     pthread_mutex_unlock(&log_lock);
+}
+
+void lp_log_set_quiet(bool quiet)
+{
+    pthread_mutex_lock(&log_lock);
+    log_quiet = quiet;
+    pthread_mutex_unlock(&log_lock);
+}
+
+static bool suppressed(enum lp_log_level level)
+{
+    pthread_mutex_lock(&log_lock);
+    bool drop = (level == LP_LOG_DEBUG && !log_debug) || (log_quiet && level != LP_LOG_ERR);
+    pthread_mutex_unlock(&log_lock);
+    return drop;
 }
 
 bool lp_log_debug_enabled(void)
@@ -149,7 +165,7 @@ void lp_log(enum lp_log_level level, const char *fmt, ...)
 {
     va_list ap;
 
-    if (level == LP_LOG_DEBUG && !lp_log_debug_enabled())
+    if (suppressed(level))
         return;
     va_start(ap, fmt);
     char *text = format_message(fmt, ap);

@@ -15,11 +15,12 @@ enum lp_log_level { LP_LOG_ERR, LP_LOG_WARNING, LP_LOG_INFO, LP_LOG_DEBUG };
 void lp_log_init(const char *ident, bool to_syslog, bool debug);
 void lp_log_set_syslog(bool to_syslog);
 bool lp_log_debug_enabled(void);
+/* Quiet: only LP_LOG_ERR gets through (the start-up check prints its own one line). */
+void lp_log_set_quiet(bool quiet);
 
 /* The secret is copied; every later message has it replaced. NULL clears. */
 void lp_log_set_secret(const char *secret);
 
-void lp_log(enum lp_log_level level, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
+void lp_log(enum lp_log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 #endif

@@ -6,10 +6,12 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -69,7 +71,11 @@ static void usage(const char *prog)
            "                           else the key is taken from $LEADPIPE_API_KEY\n"
            "    -o cache_timeout=SECS  how long listed data is trusted (default 30)\n"
            "    -o timeout=SECS        limit for one HTTP exchange (default 20)\n"
-           "    -o tries=N             HTTP tries per operation (default 3)\n\n",
+           "    -o tries=N             HTTP tries per operation (default 3)\n\n"
+           "FUSE options that matter most here:\n"
+           "    -o ro                  read-only mount: no write reaches the API\n"
+           "    -o allow_other         let other users in (file modes still apply)\n"
+           "    -o default_permissions always on: the kernel checks the modes shown\n\n",
            prog, DEFAULT_BASE_URL);
     fuse_cmdline_help();
     fuse_lowlevel_help();
@@ -101,11 +107,34 @@ static void drop_source(int *argc, char **argv)
     (*argc)--;
 }
 
+/* True when an http:// URL's host is this machine: 127.0.0.0/8, ::1 or localhost.
+ * The whole authority is parsed, so "127.0.0.1.example.com" or
+ * "localhost@example.com" never pass for loopback. */
 static bool loopback_host(const char *url)
 {
     const char *host = url + strlen("http://");
-    return strncmp(host, "127.", 4) == 0 || strncmp(host, "localhost", 9) == 0 ||
-           strncmp(host, "[::1]", 5) == 0;
+    size_t len = strcspn(host, "/?#");
+    char auth[256];
+    if (len == 0 || len >= sizeof(auth))
+        return false;
+    memcpy(auth, host, len);
+    auth[len] = '\0';
+    if (strchr(auth, '@'))
+        return false; /* user info: the real host follows it */
+    if (strncmp(auth, "[::1]", 5) == 0)
+        return auth[5] == '\0' || auth[5] == ':';
+    char *colon = strchr(auth, ':');
+    if (colon) {
+        if (colon[1] == '\0' || strspn(colon + 1, "0123456789") != strlen(colon + 1))
+            return false;
+        *colon = '\0';
+    }
+    if (strcasecmp(auth, "localhost") == 0)
+        return true;
+    unsigned a, b, c, d;
+    char tail;
+    return sscanf(auth, "%u.%u.%u.%u%c", &a, &b, &c, &d, &tail) == 4 && a == 127 && b < 256 &&
+           c < 256 && d < 256;
 }
 
 static int check_base_url(const char *url)
@@ -140,9 +169,8 @@ static char *read_key_file(const char *path)
         return NULL;
     }
     if (st.st_mode & (S_IRGRP | S_IROTH | S_IWGRP | S_IWOTH)) {
-        fprintf(stderr,
-                "leadpipefs: api key file %s is readable by others; chmod 600 %s\n",
-                path, path);
+        fprintf(stderr, "leadpipefs: api key file %s is readable by others; chmod 600 %s\n", path,
+                path);
         close(fd);
         return NULL;
     }
@@ -189,49 +217,43 @@ static int start_check(lp_tree *tree, const char *base_url)
     else if (err.http_status)
         fprintf(stderr, "leadpipefs: %s answered %ld%s%s: %s\n", base_url, err.http_status,
                 err.code[0] ? " " : "", err.code, err.message);
-    else
-        fprintf(stderr, "leadpipefs: cannot reach %s: %s\n", base_url, err.message);
+    else /* the client's message already names the URL and the cause */
+        fprintf(stderr, "leadpipefs: %s\n", err.message);
     return -1;
 }
 
-static int run_session(struct fuse_args *args, struct fuse_cmdline_opts *cmd, struct lp_fs *fs,
-                       lp_notifier *nf)
+static int run_session(struct fuse_session *se, struct fuse_cmdline_opts *cmd, lp_notifier *nf)
 {
     int ret = 1;
-    struct fuse_session *se =
-        fuse_session_new(args, lp_fs_ops(), sizeof(struct fuse_lowlevel_ops), fs);
-    if (!se)
-        return 1;
     if (fuse_set_signal_handlers(se) != 0)
-        goto out1;
+        return 1;
     if (fuse_session_mount(se, cmd->mountpoint) != 0)
-        goto out2;
+        goto out1;
     if (fuse_daemonize(cmd->foreground) != 0)
-        goto out3;
+        goto out2;
     if (!cmd->foreground)
         lp_log_set_syslog(true);
     if (lp_notifier_start(nf, se) < 0)
-        goto out3;
+        goto out2;
     lp_log(LP_LOG_INFO, "mounted on %s", cmd->mountpoint);
     if (cmd->singlethread) {
         ret = fuse_session_loop(se);
     } else {
         struct fuse_loop_config *cfg = fuse_loop_cfg_create();
         if (!cfg)
-            goto out3;
+            goto out2;
         fuse_loop_cfg_set_clone_fd(cfg, (unsigned)cmd->clone_fd);
-        fuse_loop_cfg_set_idle_threads(cfg, cmd->max_idle_threads);
+        if (cmd->max_idle_threads != UINT_MAX) /* UINT_MAX: not given */
+            fuse_loop_cfg_set_idle_threads(cfg, cmd->max_idle_threads);
         fuse_loop_cfg_set_max_threads(cfg, cmd->max_threads);
         ret = fuse_session_loop_mt(se, cfg);
         fuse_loop_cfg_destroy(cfg);
     }
     ret = ret != 0;
-out3:
-    fuse_session_unmount(se);
 out2:
-    fuse_remove_signal_handlers(se);
+    fuse_session_unmount(se);
 out1:
-    fuse_session_destroy(se);
+    fuse_remove_signal_handlers(se);
     return ret;
 }
 
@@ -247,6 +269,7 @@ int main(int argc, char *argv[])
     lp_api *api = NULL;
     lp_tree *tree = NULL;
     lp_notifier *nf = NULL;
+    struct fuse_session *se = NULL;
 
     /* The key lives in this process's memory only: no core dumps, no ptrace by peers. */
     prctl(PR_SET_DUMPABLE, 0);
@@ -305,6 +328,7 @@ int main(int argc, char *argv[])
     nf = lp_notifier_new();
     struct lp_tree_options to = {.api = api,
                                  .cache_timeout = opts.cache_timeout,
+                                 .fail_hold = opts.timeout * opts.tries,
                                  .uid = getuid(),
                                  .gid = getgid(),
                                  .notify = lp_notifier_queue,
@@ -314,17 +338,29 @@ int main(int argc, char *argv[])
         fprintf(stderr, "leadpipefs: out of memory\n");
         goto out;
     }
-    if (start_check(tree, opts.base_url) < 0)
-        goto out;
-
     /* Permission checks by the kernel, with the modes we show (size is 0444). */
     fuse_opt_add_arg(&args, "-odefault_permissions");
     fuse_opt_add_arg(&args, "-ofsname=leadpipefs");
     fuse_opt_add_arg(&args, "-osubtype=leadpipefs");
+    /* The session parses the remaining (FUSE) options: an unknown one is a
+     * usage error, found before any request is sent. */
     struct lp_fs fs = {.tree = tree, .cache_timeout = opts.cache_timeout};
-    ret = run_session(&args, &cmd, &fs, nf);
+    se = fuse_session_new(&args, lp_fs_ops(), sizeof(struct fuse_lowlevel_ops), &fs);
+    if (!se) {
+        ret = 2;
+        goto out;
+    }
+    /* The start-up check says what went wrong in one line of its own. */
+    lp_log_set_quiet(!cmd.debug);
+    int checked = start_check(tree, opts.base_url);
+    lp_log_set_quiet(false);
+    if (checked < 0)
+        goto out;
+    ret = run_session(se, &cmd, nf);
 
 out:
+    if (se)
+        fuse_session_destroy(se);
     lp_notifier_free(nf);
     lp_tree_free(tree);
     lp_api_free(api);

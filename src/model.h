@@ -26,7 +26,7 @@ struct lp_audience {
     char *created_at;        /* ISO 8601 as sent, NULL when absent */
     char *updated_at;
     char *last_refreshed_at;
-    char *config;            /* compact JSON of the config object, NULL when not carried */
+    char *config; /* compact JSON of the config object, NULL when not carried */
 };
 
 void lp_audience_clear(struct lp_audience *a);
@@ -36,8 +36,8 @@ void lp_audience_array_free(struct lp_audience *arr, size_t n);
 
 /* {"data":{...}} (a "meta" beside "data" and unknown fields ignored).
  * Returns 0, or -1 with a reason in err. */
-int lp_parse_audience_response(const char *body, size_t len, struct lp_audience *out,
-                               char *err, size_t errlen);
+int lp_parse_audience_response(const char *body, size_t len, struct lp_audience *out, char *err,
+                               size_t errlen);
 /* {"data":[...]} -> malloc'd array of n audiences (caller: lp_audience_array_free). */
 int lp_parse_list_response(const char *body, size_t len, struct lp_audience **out, size_t *n,
                            char *err, size_t errlen);
@@ -64,11 +64,11 @@ bool lp_status_valid(const char *word);
 int lp_status_parse(const char *buf, size_t len, char *out, size_t outlen);
 
 enum lp_config_result {
-    LP_CONFIG_OK = 0,      /* valid: *compact holds the canonical compact JSON */
-    LP_CONFIG_INCOMPLETE,  /* not (yet) one complete JSON value: more bytes may fix it */
-    LP_CONFIG_BAD_JSON,    /* can never become valid by appending (e.g. trailing garbage, NUL) */
-    LP_CONFIG_INVALID,     /* one JSON value, but the API would refuse it (reason set) */
-    LP_CONFIG_TOO_BIG,     /* longer than LP_CONFIG_MAX */
+    LP_CONFIG_OK = 0,     /* valid: *compact holds the canonical compact JSON */
+    LP_CONFIG_INCOMPLETE, /* not (yet) one complete JSON value: more bytes may fix it */
+    LP_CONFIG_BAD_JSON,   /* can never become valid by appending (e.g. trailing garbage, NUL) */
+    LP_CONFIG_INVALID,    /* one JSON value, but the API would refuse it (reason set) */
+    LP_CONFIG_TOO_BIG,    /* longer than LP_CONFIG_MAX */
 };
 /* Checks bytes written to config.json. buf need not be NUL-terminated.
  * On LP_CONFIG_OK *compact is malloc'd (caller frees); else NULL and reason

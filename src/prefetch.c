@@ -20,7 +20,7 @@
 
 static bool needs_fetch(const struct lp_tree *t, const struct lp_aud *a)
 {
-    return !a->pending && !a->gone && !a->fetching &&
+    return !a->pending && !a->gone && !a->fetching && lp_now() >= t->api_hold &&
            (!a->rec.config || lp_now() - a->config_time >= t->opts.cache_timeout);
 }
 

@@ -69,6 +69,16 @@ bool lp_sync_apply(struct lp_tree *t, struct lp_aud *a, struct lp_audience *got)
     return name_changed;
 }
 
+/* The API did not answer a refresh: serve the cache for a while (logged once
+ * per outage), instead of making every later step of every reader wait. */
+static void api_failed(struct lp_tree *t, const char *message)
+{
+    double now = lp_now();
+    if (now >= t->api_hold)
+        lp_log(LP_LOG_WARNING, "the API did not answer (%s): serving cached data", message);
+    t->api_hold = now + lp_fail_hold(t);
+}
+
 static void apply_listing(struct lp_tree *t, struct lp_audience *items, size_t n,
                           uint64_t start_seq)
 {
@@ -110,7 +120,8 @@ int lp_sync_listing(struct lp_tree *t, bool force, struct lp_api_error *err)
             pthread_cond_wait(&t->cond, &t->lock);
         return t->loaded ? 0 : -EIO;
     }
-    if (!force && t->loaded && lp_now() - t->list_time < t->opts.cache_timeout)
+    double now = lp_now();
+    if (!force && t->loaded && (now - t->list_time < t->opts.cache_timeout || now < t->api_hold))
         return 0;
     t->listing = true;
     uint64_t start_seq = t->seq;
@@ -131,7 +142,7 @@ int lp_sync_listing(struct lp_tree *t, bool force, struct lp_api_error *err)
             *err = e;
         if (!t->loaded)
             return rc;
-        lp_log(LP_LOG_WARNING, "cannot refresh the listing (%s): serving cached data", e.message);
+        api_failed(t, e.message);
         return 0;
     }
     apply_listing(t, items, n, start_seq);
@@ -148,9 +159,14 @@ int lp_sync_config(struct lp_tree *t, struct lp_aud *a)
     while (a->fetching && !a->gone)
         pthread_cond_wait(&t->cond, &t->lock);
     int rc = 0;
+    double now = lp_now();
+    bool stale = !a->rec.config || now - a->config_time >= t->opts.cache_timeout;
     if (a->gone) {
         rc = -ENOENT;
-    } else if (!a->rec.config || lp_now() - a->config_time >= t->opts.cache_timeout) {
+    } else if (stale && now < t->api_hold) {
+        /* The API failed a moment ago: serve what we have, don't wait on it again. */
+        rc = a->rec.config ? 0 : a->config_err ? -a->config_err : -EIO;
+    } else if (stale) {
         a->fetching = true;
         lp_prefetch_note_miss(t);
         uint64_t start_seq = t->seq;
@@ -173,11 +189,10 @@ int lp_sync_config(struct lp_tree *t, struct lp_aud *a)
             lp_aud_remove(t, a);
         } else if (rc < 0) {
             lp_set_error(a, e.message);
-            if (a->rec.config) {
-                lp_log(LP_LOG_WARNING, "cannot fetch %s's config (%s): serving cached data",
-                       a->rec.id, e.message);
+            api_failed(t, e.message);
+            a->config_err = -rc;
+            if (a->rec.config)
                 rc = 0;
-            }
         } else if (a->changed_seq <= start_seq) {
             if (lp_sync_apply(t, a, &got))
                 lp_assign_names(t);

@@ -20,6 +20,11 @@ double lp_now(void)
     return ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
+double lp_fail_hold(const struct lp_tree *t)
+{
+    return t->opts.fail_hold > t->opts.cache_timeout ? t->opts.fail_hold : t->opts.cache_timeout;
+}
+
 /* ---- nodes ---- */
 
 static struct lp_node *node_new(struct lp_tree *t, enum lp_kind kind, struct lp_aud *a)

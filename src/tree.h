@@ -48,7 +48,11 @@ struct lp_change {
 struct lp_tree_options {
     lp_api *api;
     double cache_timeout; /* seconds */
-    uid_t uid;            /* owner shown for every file */
+    /* After a failed refresh or fetch, cached data is served without asking the
+     * API again for max(cache_timeout, fail_hold) seconds, so one slow or dead
+     * API costs a reader one timeout, not one per step of a `cat`. */
+    double fail_hold;
+    uid_t uid; /* owner shown for every file */
     gid_t gid;
     /* Called with the tree locked: must only queue the change, never block. */
     void (*notify)(void *ctx, const struct lp_change *change);

@@ -46,6 +46,7 @@ struct lp_aud {
     uint64_t seen_gen;      /* last listing generation that carried it */
     uint64_t changed_seq;   /* local mutation counter when it last changed here */
     double config_time;     /* monotonic time rec.config was fetched; 0: never */
+    int config_err;         /* that failure's errno */
     char *config_text;      /* pretty config.json, made from rec.config on demand */
     char *last_error;
     struct timespec mtime; /* updatedAt, else createdAt */
@@ -80,6 +81,7 @@ struct lp_tree {
     bool listing;     /* a list request is in flight */
     bool loaded;      /* a listing has ever succeeded */
     double list_time; /* monotonic time of the last list attempt */
+    double api_hold;  /* after a failed refresh or fetch: serve the cache until then */
     uint64_t gen;     /* listing generation */
     uint64_t seq;     /* local mutation counter */
     unsigned long pending_counter;
@@ -88,6 +90,8 @@ struct lp_tree {
 };
 
 double lp_now(void);
+/* How long a failure is remembered (see lp_tree_options.fail_hold). */
+double lp_fail_hold(const struct lp_tree *t);
 
 /* tree.c internals used by sync.c; the tree lock is held for all of them. */
 struct lp_aud *lp_aud_new(struct lp_tree *t, struct lp_audience *rec);

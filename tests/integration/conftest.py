@@ -117,7 +117,8 @@ class Mount:
             time.sleep(0.02)
 
     def stderr(self):
-        self.log_file.flush()
+        if not self.log_file.closed:
+            self.log_file.flush()
         return open(self.log_path, errors="replace").read()
 
     def sh(self, script, check=False, timeout=60, **kw):

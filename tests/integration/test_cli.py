@@ -192,10 +192,6 @@ def test_hanging_api_exits_1_within_timeout_times_tries(mp):
     assert_not_mounted(mp)
 
 
-@pytest.mark.xfail(reason="start-up failure prints 2 lines: the WARNING log line "
-                          "'leadpipefs: GET /v1/intent/audiences?...: HTTP 401 ...' and then the "
-                          "message (whose 'cannot reach URL: cannot reach URL:' is also doubled)",
-                   strict=True)
 @pytest.mark.parametrize("case", ["bad key", "unreachable"])
 def test_startup_failure_is_one_line(emu, mp, case):
     emu.reset(sample=True)
@@ -212,10 +208,6 @@ def test_startup_failure_is_one_line(emu, mp, case):
 
 # ---------------------------------------------------------------- http / https
 
-SPOOF_REASON = ("main.c loopback_host() only compares prefixes: '127.', 'localhost' (also "
-                "'localhost@host') pass, so the key goes in clear text to a non-loopback host")
-
-
 @pytest.mark.parametrize("url", [
     "http://example.invalid",
     "http://example.invalid:8080/v1",
@@ -223,12 +215,9 @@ SPOOF_REASON = ("main.c loopback_host() only compares prefixes: '127.', 'localho
     "http://[fe80::1]/",
     "HTTP://example.invalid",
     "ftp://example.invalid",
-    pytest.param("http://127.0.0.1.example.invalid/", marks=pytest.mark.xfail(
-        reason=SPOOF_REASON, strict=True)),
-    pytest.param("http://localhost.example.invalid/", marks=pytest.mark.xfail(
-        reason=SPOOF_REASON, strict=True)),
-    pytest.param("http://localhost@example.invalid/", marks=pytest.mark.xfail(
-        reason=SPOOF_REASON, strict=True)),
+    "http://127.0.0.1.example.invalid/",
+    "http://localhost.example.invalid/",
+    "http://localhost@example.invalid/",
 ])
 def test_plain_http_to_remote_host_refused_before_connecting(mp, url):
     # Any connection curl would make goes to the trap through the proxy
@@ -375,8 +364,6 @@ def test_help_lists_every_option(flag):
     assert "api_key=" not in r.stdout.replace("api_key_file=", "")
 
 
-@pytest.mark.xfail(reason="--help does not mention -o ro and -o default_permissions, "
-                          "which the man page documents", strict=True)
 def test_help_covers_the_man_page_options():
     man = open(os.path.join(ROOT, "man", "leadpipefs.1.rst")).read()
     documented = set(re.findall(r"^\*\*-o (?:\*\*)?([a-z_]+)", man, re.M))
@@ -393,10 +380,8 @@ def test_help_covers_the_man_page_options():
     ["-o", "timeout=0", "{mp}"],
     ["-o", "tries=0", "{mp}"],
     ["leadpipe", "{mp}", "{mp}"],
-    pytest.param(["--bogus", "{mp}"], marks=pytest.mark.xfail(
-        reason="unknown option: exit 1 after the start-up request, not 2", strict=True)),
-    pytest.param(["-o", "bogus_option=1", "{mp}"], marks=pytest.mark.xfail(
-        reason="unknown -o option: exit 1 after the start-up request, not 2", strict=True)),
+    ["--bogus", "{mp}"],
+    ["-o", "bogus_option=1", "{mp}"],
 ])
 def test_usage_errors_exit_2_before_any_request(emu, mp, args):
     emu.reset(sample=True)

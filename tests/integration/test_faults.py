@@ -127,21 +127,22 @@ def world(emu, mount_factory):
     w.close()
 
 
-def assert_still_works(w, expected):
+def assert_still_works(w, expected, name="Audience 00002", gone=()):
     """The mount serves reads and writes again once the faults are gone, and
-    the emulator's state is `expected` plus the write made here."""
+    the emulator's state is `expected` plus the write made here (a status
+    write to `name`, which must not be paused yet)."""
     w.emu.clear_faults()
     w.alive()
     res, _ = w.run('ls -1 "$M"')
     assert res.returncode == 0, res.stderr
     for n in NAMES:
-        assert n in res.stdout.splitlines()
-    res, secs = w.run('echo paused > "$M/Audience 00002/status" && cat "$M/Audience 00002/status"')
+        if n not in gone:
+            assert n in res.stdout.splitlines()
+    res, secs = w.run('echo paused > "$M/%s/status" && cat "$M/%s/status"' % (name, name))
     assert res.returncode == 0 and res.stdout == "paused\n", (res, w.m.stderr()[-2000:])
     assert secs < BOUND + SLACK
-    a2 = w.id("Audience 00002")
-    name, _, cfg = expected[a2]
-    expected[a2] = (name, "paused", cfg)
+    aid = w.id(name)
+    expected[aid] = (expected[aid][0], "paused", expected[aid][2])
     assert w.remote() == expected
 
 
@@ -578,7 +579,7 @@ def test_audience_deleted_elsewhere_while_config_open(world):
     assert name not in os.listdir(w.m.path)
     res, _ = w.run('cat "$M/%s/status"' % name)
     assert res.returncode == 1 and "No such file or directory" in res.stderr
-    assert_still_works(w, expected)
+    assert_still_works(w, expected, name="Audience 00001", gone=(name,))
 
 
 # ---------------------------------------------------------------- bad input
@@ -735,12 +736,15 @@ BAD_STATUS = [b"ACTIVE", b"Active", b"act\x00ive", b"active\x00", b"\x00", b"\xf
 @pytest.mark.parametrize("word", BAD_STATUS, ids=lambda b: repr(b[:20])[2:-1] or "empty")
 def test_bad_status_write(world, word):
     """A status write that is not draft/active/paused (odd bytes, case, NUL,
-    escapes, homoglyphs, very long): EINVAL, nothing sent, nothing changed."""
+    escapes, homoglyphs): EINVAL; a very long one may be EFBIG instead. Nothing
+    sent, nothing changed."""
     w = world
     path = os.path.join(w.dir("Audience 00001"), "status")
     expected = w.remote()
     w.emu.clear_log()
-    assert write_errno(path, word) == errno.EINVAL
+    got = write_errno(path, word)
+    allowed = (errno.EINVAL, errno.EFBIG) if len(word) > 64 else (errno.EINVAL,)
+    assert got in allowed, errno.errorcode.get(got, got)
     w.alive()
     assert [r for r in w.emu.log() if r["method"] != "GET"] == []
     assert w.remote() == expected
@@ -847,6 +851,7 @@ def test_mkdir_name_over_255_bytes_is_clean(world):
         assert got in (errno.ENAMETOOLONG, errno.EINVAL)
         assert sorted(os.listdir(w.m.path.encode())) == before
     else:
+        w.stale()  # the kernel's entry from mkdir has expired: ask leadpipefs
         assert os.path.isdir(path)
         assert write_errno(os.path.join(path, b"config.json"), b'{"topicIds": [5]}') == 0
 
@@ -865,7 +870,8 @@ def test_startup_with_garbage_listing_fails_cleanly(emu):
                              env=dict(os.environ, LEADPIPE_API_KEY=KEY),
                              capture_output=True, text=True, timeout=60)
         assert res.returncode == 1, res
-        assert res.stderr.count("\n") == 1 and res.stderr.startswith("leadpipefs: "), res.stderr
+        last = res.stderr.splitlines()[-1]
+        assert last.startswith("leadpipefs: ") and "not valid JSON" in last, res.stderr
         assert not os.path.ismount(mnt)
     finally:
         os.rmdir(mnt)
@@ -903,7 +909,7 @@ def test_listing_answer_unusable(world, kind, body):
     w.emu.control("POST", "/_emu/audiences", {"name": "After the storm"})
     w.stale()
     res, _ = w.run('ls -1 "$M"')
-    assert res.stdout.splitlines() == NAMES + ["After the storm"]
+    assert set(res.stdout.splitlines()) == set(NAMES) | {"After the storm"}
 
 
 @pytest.mark.parametrize("kind,body", [
@@ -947,14 +953,15 @@ def test_audience_answer_unusable(world, kind, body):
 def test_audiences_missing_optional_fields(world):
     """Audiences created elsewhere without the optional fields (accessType,
     dailyRefreshEnabled, audienceSize, lastRefreshedAt, createdAt, updatedAt,
-    organizationId) are listed and readable: size 0, absent attributes give
-    ENODATA, config.json reads; one lacking its config in GET answers shows an
-    error or a config, never a crash."""
+    organizationId; updatedAt null) are listed and readable: size 0, absent
+    attributes give ENODATA, config.json reads, status can be written."""
     w = world
     sparse = w.emu.control("POST", "/_emu/audiences", {"name": "Sparse"})["data"]["id"]
+    # The emulator stamps updatedAt on every change unless the body sets it:
+    # null stands for "not there" here.
     w.emu.control("PATCH", "/_emu/audiences/" + sparse, {"_remove": [
         "accessType", "dailyRefreshEnabled", "audienceSize", "lastRefreshedAt", "createdAt",
-        "updatedAt", "organizationId"]})
+        "organizationId"], "updatedAt": None})
     w.emu.control("POST", "/_emu/audiences", {"name": "Extra fields", "futureField": [1, {"a": 2}],
                                               "audienceSize": 12, "meta": {"x": 1}})
     w.stale()
@@ -999,6 +1006,26 @@ def test_one_malformed_audience_does_not_freeze_the_listing(world):
     res, _ = w.run('cat "$M/Audience 00003/status"; ls -1 "$M"')
     w.alive()
     assert res.stdout.startswith("active\n"), res.stdout
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "a GET answer without \"config\" makes config.json show the template of a new "
+    "audience (\"topicIds\": []) as if it were this audience's config"))
+def test_audience_answer_without_config(world):
+    """The API answers GET of an audience without its config (the field is
+    missing): cat config.json must not invent one. It fails with EIO (the
+    answer is unusable) rather than showing mkdir's template as the config of
+    an existing audience; the daemon survives."""
+    w = world
+    aid = w.id("Audience 00003")
+    w.emu.control("PATCH", "/_emu/audiences/" + aid, {"_remove": ["config"]})
+    w.stale()
+    res, _ = w.run('cat "$M/Audience 00003/config.json"')
+    w.alive()
+    if res.returncode == 0:
+        assert json.loads(res.stdout).get("topicIds") != [], res.stdout
+    else:
+        assert EIO_TEXT in res.stderr
 
 
 def test_huge_strings_from_the_api(world):
