@@ -144,6 +144,12 @@ class Mount:
         except OSError:
             pass
 
+    def check_clean_exit(self):
+        """After close(): the daemon ended by itself with status 0. Under the
+        ASan+UBSan build a leak or undefined behaviour makes this fail."""
+        assert self.proc.returncode == 0, "leadpipefs exited %s:\n%s" % (
+            self.proc.returncode, self.stderr()[-4000:])
+
 
 @pytest.fixture
 def emu():
@@ -164,6 +170,10 @@ def mount_factory(emu):
     yield make
     for m in mounts:
         m.close()
+    # Tests that kill the daemon on purpose set m.killed = True.
+    for m in mounts:
+        if not getattr(m, "killed", False):
+            m.check_clean_exit()
 
 
 # ---- Added for test_faults.py, test_soak.py, test_security.py (reliability and
