@@ -369,7 +369,7 @@ static long list_take_page(struct list_acc *acc, struct lp_audience *page, size_
 
 /* One page at offset: *page malloc'd (lp_audience_array_free). Returns 0 or -errno. */
 static int list_page(lp_api *api, size_t offset, struct lp_audience **page, size_t *count,
-                     struct lp_api_error *err)
+                     long long *total, struct lp_api_error *err)
 {
     char path[96], reason[256] = "";
     struct lp_http_response resp;
@@ -378,7 +378,8 @@ static int list_page(lp_api *api, size_t offset, struct lp_audience **page, size
     int rc = call(api, "GET", path, NULL, &resp, err);
     if (rc != 0)
         return rc;
-    if (lp_parse_list_response(resp.body, resp.body_len, page, count, reason, sizeof reason) != 0) {
+    if (lp_parse_list_page(resp.body, resp.body_len, page, count, total, reason, sizeof reason) !=
+        0) {
         error_bad_answer(err, resp.status, reason);
         lp_http_response_clear(&resp);
         log_failure("GET", path, err);
@@ -410,7 +411,8 @@ int lp_api_list(lp_api *api, struct lp_audience **out, size_t *n, struct lp_api_
             log_failure("GET", LP_API_BASE_PATH, err);
             break;
         }
-        rc = list_page(api, offset, &page, &count, err);
+        long long total = -1;
+        rc = list_page(api, offset, &page, &count, &total, err);
         if (rc != 0)
             break;
         long fresh = list_take_page(&acc, page, count);
@@ -420,7 +422,9 @@ int lp_api_list(lp_api *api, struct lp_audience **out, size_t *n, struct lp_api_
             break;
         }
         offset += count;
-        if (count < LP_API_PAGE || fresh == 0)
+        /* A short page ends the listing; so does an answer whose meta.total says
+         * we have everything, which saves asking for an empty page. */
+        if (count < LP_API_PAGE || fresh == 0 || (total >= 0 && (long long)acc.n >= total))
             break;
     }
     free(acc.ids.slots);

@@ -645,8 +645,20 @@ static int list_from_json(const cJSON *data, struct lp_audience **out, size_t *n
     return 0;
 }
 
-int lp_parse_list_response(const char *body, size_t len, struct lp_audience **out, size_t *n,
-                           char *err, size_t errlen)
+/* meta.total when it is a whole number >= 0, else -1 (the field is optional). */
+static long long meta_total(const cJSON *root)
+{
+    const cJSON *meta = cJSON_GetObjectItemCaseSensitive(root, "meta");
+    const cJSON *total =
+        cJSON_IsObject(meta) ? cJSON_GetObjectItemCaseSensitive(meta, "total") : NULL;
+    if (!cJSON_IsNumber(total) || total->valuedouble < 0 || total->valuedouble > 1e15 ||
+        total->valuedouble != (double)(long long)total->valuedouble)
+        return -1;
+    return (long long)total->valuedouble;
+}
+
+int lp_parse_list_page(const char *body, size_t len, struct lp_audience **out, size_t *n,
+                       long long *total, char *err, size_t errlen)
 {
     cJSON *root = parse_whole(body, len, "the API's answer", err, errlen);
     const cJSON *data;
@@ -654,6 +666,8 @@ int lp_parse_list_response(const char *body, size_t len, struct lp_audience **ou
 
     *out = NULL;
     *n = 0;
+    if (total)
+        *total = -1;
     if (!root)
         return -1;
     data = answer_data(root, err, errlen);
@@ -661,8 +675,16 @@ int lp_parse_list_response(const char *body, size_t len, struct lp_audience **ou
         rc = list_from_json(data, out, n, err, errlen);
     else if (data)
         set_reason(err, errlen, "the API's \"data\" is not a list");
+    if (rc == 0 && total)
+        *total = meta_total(root);
     cJSON_Delete(root);
     return rc;
+}
+
+int lp_parse_list_response(const char *body, size_t len, struct lp_audience **out, size_t *n,
+                           char *err, size_t errlen)
+{
+    return lp_parse_list_page(body, len, out, n, NULL, err, errlen);
 }
 
 static bool says_not_deleted(const cJSON *obj)

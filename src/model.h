@@ -41,6 +41,10 @@ int lp_parse_audience_response(const char *body, size_t len, struct lp_audience 
 /* {"data":[...]} -> malloc'd array of n audiences (caller: lp_audience_array_free). */
 int lp_parse_list_response(const char *body, size_t len, struct lp_audience **out, size_t *n,
                            char *err, size_t errlen);
+/* The same, also giving meta.total when the answer carries a whole number
+ * there (else -1): paging can then stop without asking for an empty page. */
+int lp_parse_list_page(const char *body, size_t len, struct lp_audience **out, size_t *n,
+                       long long *total, char *err, size_t errlen);
 /* {"data":{"deleted":true}} or any 2xx body: returns 0 unless it says deleted:false. */
 int lp_parse_delete_response(const char *body, size_t len, char *err, size_t errlen);
 

@@ -374,6 +374,7 @@ class Store:
         self.key = key
         self.slots = slots
         self.latency_ms = latency_ms
+        self.list_meta = True  # the API may or may not send meta.total: test both
         self.verbose = verbose
         self.auds = {}
         self.log = []
@@ -475,6 +476,8 @@ class Store:
                 raise ApiError(400, "VALIDATION_ERROR", "status must be one of draft, active, paused")
         ids = self._sorted_ids(status)
         page = [list_item(self.auds[a]) for a in ids[offset:offset + limit]]
+        if not self.list_meta:
+            return {"data": page}
         return {"data": page, "meta": {"total": len(ids), "limit": limit, "offset": offset}}
 
     def _create(self, body):
@@ -649,7 +652,8 @@ def control(store, method, path, query, raw):
         if route == "settings" and method in ("GET", "POST"):
             if method == "POST":
                 apply_settings(store, parse_json_object(raw) if raw else {})
-            return 200, {"slots": store.slots, "latency_ms": store.latency_ms}
+            return 200, {"slots": store.slots, "latency_ms": store.latency_ms,
+                         "list_meta": store.list_meta}
         if route == "shutdown" and method == "POST":
             return 200, {"ok": True}  # the handler stops the server once this is sent
     raise ApiError(404, "NOT_FOUND", "No such control endpoint")
@@ -703,6 +707,10 @@ def apply_settings(store, body):
         if not _nonneg_number(body["latency_ms"]):
             raise ApiError(400, "VALIDATION_ERROR", "latency_ms must be a number >= 0")
         store.latency_ms = body["latency_ms"]
+    if "list_meta" in body:
+        if not isinstance(body["list_meta"], bool):
+            raise ApiError(400, "VALIDATION_ERROR", "list_meta must be true or false")
+        store.list_meta = body["list_meta"]
 
 
 def reset(store, body):
