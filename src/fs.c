@@ -256,6 +256,8 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
     fi->fh = (uintptr_t)fh;
     fi->direct_io = 1;
     fi->keep_cache = 0;
+    /* A reader's close has nothing to send: spare the kernel the FLUSH. */
+    fi->noflush = (fi->flags & O_ACCMODE) == O_RDONLY;
     if (fuse_reply_open(req, fi) == -ENOENT)
         fh_free(fh); /* the opener was interrupted */
 }
@@ -393,13 +395,28 @@ static void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
         fuse_reply_err(req, ENOMEM);
         return;
     }
-    int rc = lp_tree_list(fs_of(req)->tree, ino, &dh->ents, &dh->n);
+    struct lp_fs *fs = fs_of(req);
+    uint64_t version;
+    int rc = lp_tree_list(fs->tree, ino, &dh->ents, &dh->n, &version);
     if (rc < 0) {
         free(dh);
         fuse_reply_err(req, -rc);
         return;
     }
     fi->fh = (uintptr_t)dh;
+    /* Let the kernel keep listings: a warm `find` or glob then costs no
+     * READDIR. An audience directory's names change only through the kernel,
+     * which drops its copy itself; the root's copy is kept only while the
+     * names are those it was made from. */
+    fi->cache_readdir = 1;
+    if (ino == LP_INO_ROOT) {
+        pthread_mutex_lock(&fs->lock);
+        fi->keep_cache = version == fs->root_version;
+        fs->root_version = version;
+        pthread_mutex_unlock(&fs->lock);
+    } else {
+        fi->keep_cache = 1;
+    }
     if (fuse_reply_open(req, fi) == -ENOENT) {
         lp_dirents_free(dh->ents, dh->n);
         free(dh);

@@ -344,7 +344,8 @@ int main(int argc, char *argv[])
     fuse_opt_add_arg(&args, "-osubtype=leadpipefs");
     /* The session parses the remaining (FUSE) options: an unknown one is a
      * usage error, found before any request is sent. */
-    struct lp_fs fs = {.tree = tree, .cache_timeout = opts.cache_timeout};
+    struct lp_fs fs = {
+        .tree = tree, .cache_timeout = opts.cache_timeout, .lock = PTHREAD_MUTEX_INITIALIZER};
     se = fuse_session_new(&args, lp_fs_ops(), sizeof(struct fuse_lowlevel_ops), &fs);
     if (!se) {
         ret = 2;

@@ -207,6 +207,7 @@ void lp_aud_remove(struct lp_tree *t, struct lp_aud *a)
         a->next->prev = a->prev;
     a->prev = a->next = NULL;
     t->nlive--;
+    t->names_version++;
     if (a->rec.id && lp_smap_get(&t->by_id, a->rec.id) == a)
         lp_smap_del(&t->by_id, a->rec.id);
     if (a->dirname) {
@@ -306,6 +307,7 @@ void lp_assign_names(struct lp_tree *t)
             lp_notify_entry(t, LP_INO_ROOT, a->dirname);
             free(a->dirname);
             a->dirname = NULL;
+            t->names_version++;
         }
     }
     for (struct lp_aud *a = t->live; a; a = a->next) {
@@ -313,6 +315,7 @@ void lp_assign_names(struct lp_tree *t)
             a->dirname = a->new_dirname;
             a->new_dirname = NULL;
             lp_smap_put(&t->by_name, a->dirname, a);
+            t->names_version++;
         }
         free(a->new_dirname);
         a->new_dirname = NULL;
@@ -671,13 +674,15 @@ static int list_audience(struct lp_tree *t, struct lp_aud *a, struct lp_dirent *
     return 0;
 }
 
-int lp_tree_list(lp_tree *t, lp_ino dir, struct lp_dirent **ents, size_t *n)
+int lp_tree_list(lp_tree *t, lp_ino dir, struct lp_dirent **ents, size_t *n, uint64_t *version)
 {
     pthread_mutex_lock(&t->lock);
     lp_sync_listing(t, false, NULL);
     int rc;
+    *version = 0;
     if (dir == LP_INO_ROOT) {
         rc = list_root(t, ents, n);
+        *version = t->names_version;
     } else {
         struct lp_aud *a = dir_aud(t, dir);
         rc = a ? list_audience(t, a, ents, n) : -ENOENT;

@@ -84,8 +84,10 @@ struct lp_dirent {
     bool attrs_valid; /* false: config.json not fetched yet, size unknown */
 };
 /* A directory's entries (without "." and ".."), as of now. Caller frees with
- * lp_dirents_free. The root's listing is refreshed first when stale. */
-int lp_tree_list(lp_tree *t, lp_ino dir, struct lp_dirent **ents, size_t *n);
+ * lp_dirents_free. The root's listing is refreshed first when stale.
+ * *version changes whenever the root's names change (0 for other directories,
+ * whose names only change through the kernel itself). */
+int lp_tree_list(lp_tree *t, lp_ino dir, struct lp_dirent **ents, size_t *n, uint64_t *version);
 void lp_dirents_free(struct lp_dirent *ents, size_t n);
 
 /* A file's whole content as of now, for a reader (config.json is fetched when

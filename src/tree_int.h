@@ -78,12 +78,13 @@ struct lp_tree {
     size_t nlive;
     struct lp_node root;
     lp_ino next_ino;
-    bool listing;     /* a list request is in flight */
-    bool loaded;      /* a listing has ever succeeded */
-    double list_time; /* monotonic time of the last list attempt */
-    double api_hold;  /* after a failed refresh or fetch: serve the cache until then */
-    uint64_t gen;     /* listing generation */
-    uint64_t seq;     /* local mutation counter */
+    bool listing;           /* a list request is in flight */
+    bool loaded;            /* a listing has ever succeeded */
+    double list_time;       /* monotonic time of the last list attempt */
+    double api_hold;        /* after a failed refresh or fetch: serve the cache until then */
+    uint64_t gen;           /* listing generation */
+    uint64_t names_version; /* bumped whenever the root's set of names changes */
+    uint64_t seq;           /* local mutation counter */
     unsigned long pending_counter;
     struct timespec mount_time;
     struct lp_sweep sweep;
