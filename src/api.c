@@ -389,6 +389,93 @@ static int list_page(lp_api *api, size_t offset, struct lp_audience **page, size
     return 0;
 }
 
+/* Pages fetched side by side once the first page's meta.total says how many
+ * there are: a listing costs a few round trips of latency, not one per page. */
+#define LP_API_LIST_PARALLEL 8
+
+struct page_batch {
+    lp_api *api;
+    size_t first_offset; /* offset of page 0 of the batch */
+    size_t npages;
+    struct lp_audience **items; /* per page, NULL until fetched */
+    size_t *counts;
+    size_t next; /* next page to fetch */
+    int rc;      /* the first failure */
+    struct lp_api_error err;
+    pthread_mutex_t lock;
+};
+
+static void *page_worker(void *arg)
+{
+    struct page_batch *b = arg;
+    for (;;) {
+        pthread_mutex_lock(&b->lock);
+        size_t i = b->next++;
+        bool done = b->rc != 0 || i >= b->npages;
+        pthread_mutex_unlock(&b->lock);
+        if (done)
+            break;
+        struct lp_api_error e;
+        struct lp_audience *items = NULL;
+        size_t count = 0;
+        int rc = list_page(b->api, b->first_offset + i * LP_API_PAGE, &items, &count, NULL, &e);
+        pthread_mutex_lock(&b->lock);
+        if (rc != 0 && b->rc == 0) {
+            b->rc = rc;
+            b->err = e;
+        }
+        b->items[i] = items;
+        b->counts[i] = count;
+        pthread_mutex_unlock(&b->lock);
+    }
+    lp_http_thread_cleanup();
+    return NULL;
+}
+
+/* Fetches npages pages from offset with a few threads and merges them in order
+ * into acc. *offset advances past what was merged; *last_count is the count of
+ * the last page merged (a short one ends the listing). Returns 0 or -errno. */
+static int list_batch(lp_api *api, struct list_acc *acc, size_t *offset, size_t npages,
+                      size_t *last_count, bool *no_new, struct lp_api_error *err)
+{
+    struct page_batch b = {.api = api, .first_offset = *offset, .npages = npages};
+    b.items = calloc(npages, sizeof *b.items);
+    b.counts = calloc(npages, sizeof *b.counts);
+    if (!b.items || !b.counts) {
+        free(b.items);
+        free(b.counts);
+        return -error_local(err, ENOMEM, "out of memory while listing audiences");
+    }
+    pthread_mutex_init(&b.lock, NULL);
+    pthread_t threads[LP_API_LIST_PARALLEL];
+    size_t started = 0;
+    for (size_t i = 0; i < LP_API_LIST_PARALLEL && i < npages; i++)
+        if (pthread_create(&threads[started], NULL, page_worker, &b) == 0)
+            started++;
+    if (started == 0)
+        page_worker(&b); /* no thread to be had: fetch them here */
+    for (size_t i = 0; i < started; i++)
+        pthread_join(threads[i], NULL);
+    int rc = b.rc;
+    if (rc != 0)
+        *err = b.err;
+    for (size_t i = 0; i < npages; i++) {
+        if (rc == 0 && !*no_new && *last_count == LP_API_PAGE) {
+            long fresh = list_take_page(acc, b.items[i], b.counts[i]);
+            if (fresh < 0)
+                rc = -error_local(err, ENOMEM, "out of memory while listing audiences");
+            *no_new = fresh == 0;
+            *offset += b.counts[i];
+            *last_count = b.counts[i];
+        }
+        lp_audience_array_free(b.items[i], b.counts[i]);
+    }
+    pthread_mutex_destroy(&b.lock);
+    free(b.items);
+    free(b.counts);
+    return rc;
+}
+
 int lp_api_list(lp_api *api, struct lp_audience **out, size_t *n, struct lp_api_error *err)
 {
     struct lp_api_error local;
@@ -403,7 +490,7 @@ int lp_api_list(lp_api *api, struct lp_audience **out, size_t *n, struct lp_api_
     for (int pages = 0;; pages++) {
         struct lp_audience *page = NULL;
         size_t count = 0;
-        if (pages == LP_API_MAX_PAGES) {
+        if (pages >= LP_API_MAX_PAGES) {
             char why[96];
             snprintf(why, sizeof why, "the API's listing did not end after %d pages",
                      LP_API_MAX_PAGES);
@@ -425,6 +512,19 @@ int lp_api_list(lp_api *api, struct lp_audience **out, size_t *n, struct lp_api_
         /* A short page ends the listing; so does an answer whose meta.total says
          * we have everything, which saves asking for an empty page. */
         if (count < LP_API_PAGE || fresh == 0 || (total >= 0 && (long long)acc.n >= total))
+            break;
+        if (total < 0)
+            continue; /* no total: one page after another until a short one */
+        size_t left = (size_t)(total - (long long)acc.n);
+        size_t npages = (left + LP_API_PAGE - 1) / LP_API_PAGE;
+        if (npages > (size_t)(LP_API_MAX_PAGES - pages - 1))
+            npages = (size_t)(LP_API_MAX_PAGES - pages - 1);
+        bool no_new = false;
+        size_t last = count;
+        rc = list_batch(api, &acc, &offset, npages, &last, &no_new, err);
+        pages += (int)npages;
+        /* Done unless the listing grew while it was read: then go on page by page. */
+        if (rc != 0 || last < LP_API_PAGE || no_new || (long long)acc.n >= total)
             break;
     }
     free(acc.ids.slots);

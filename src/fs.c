@@ -451,17 +451,21 @@ static void readdir_common(fuse_req_t req, fuse_ino_t ino, size_t size, off_t of
         }
         size_t need;
         if (plus) {
+            /* An entry with attributes is a lookup (the kernel counts a
+             * reference), so ask the tree now rather than trust the snapshot. */
             struct fuse_entry_param e;
             memset(&e, 0, sizeof(e));
-            if (i >= 2 && with_attrs)
-                fill_entry(fs, &e, &st);
+            struct stat now;
+            if (i >= 2 && with_attrs && lp_tree_lookup_cached(fs->tree, ino, name, &now) == 0)
+                fill_entry(fs, &e, &now);
             else
                 e.attr = st; /* ino 0: the kernel makes no entry, only a name */
             need = fuse_add_direntry_plus(req, buf + used, size - used, name, &e, (off_t)(i + 1));
-            if (need > size - used)
+            if (need > size - used) {
+                if (e.ino)
+                    lp_tree_forget(fs->tree, e.ino, 1); /* not delivered */
                 break;
-            if (e.ino)
-                lp_tree_ref(fs->tree, e.ino); /* a readdirplus entry is a lookup */
+            }
         } else {
             need = fuse_add_direntry(req, buf + used, size - used, name, &st, (off_t)(i + 1));
             if (need > size - used)

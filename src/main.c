@@ -362,8 +362,9 @@ int main(int argc, char *argv[])
 out:
     if (se)
         fuse_session_destroy(se);
-    lp_notifier_free(nf);
+    /* The tree first: it joins its prefetch threads, which still notify. */
     lp_tree_free(tree);
+    lp_notifier_free(nf);
     lp_api_free(api);
     if (key) {
         memset(key, 0, strlen(key));

@@ -505,7 +505,14 @@ static struct lp_aud *dir_aud(struct lp_tree *t, lp_ino ino)
 }
 
 /* Finds the child; fills *out. Config text is fetched (lock dropped) when needed. */
-static int child(struct lp_tree *t, lp_ino parent, const char *name, struct lp_node **out)
+static bool config_cached(const struct lp_tree *t, const struct lp_aud *a)
+{
+    return a->pending || (a->rec.config && lp_now() - a->config_time < t->opts.cache_timeout);
+}
+
+/* fetch: false answers -EAGAIN where config.json's text would need a GET. */
+static int child(struct lp_tree *t, lp_ino parent, const char *name, bool fetch,
+                 struct lp_node **out)
 {
     if (parent == LP_INO_ROOT) {
         struct lp_aud *a = lp_smap_get(&t->by_name, name);
@@ -522,6 +529,8 @@ static int child(struct lp_tree *t, lp_ino parent, const char *name, struct lp_n
     bool special;
     enum lp_kind kind = file_kind_of(name, &special);
     if (special) {
+        if (kind == LP_KIND_CONFIG && !fetch && !config_cached(t, a))
+            return -EAGAIN;
         if (kind == LP_KIND_CONFIG) {
             int rc = lp_sync_config(t, a);
             if (rc < 0)
@@ -539,12 +548,12 @@ static int child(struct lp_tree *t, lp_ino parent, const char *name, struct lp_n
     return 0;
 }
 
-int lp_tree_lookup(lp_tree *t, lp_ino parent, const char *name, struct stat *st)
+static int lookup(lp_tree *t, lp_ino parent, const char *name, bool fetch, struct stat *st)
 {
     pthread_mutex_lock(&t->lock);
     lp_sync_listing(t, false, NULL);
     struct lp_node *n = NULL;
-    int rc = child(t, parent, name, &n);
+    int rc = child(t, parent, name, fetch, &n);
     if (rc == 0) {
         n->nlookup++;
         fill_stat(t, n, st);
@@ -553,13 +562,14 @@ int lp_tree_lookup(lp_tree *t, lp_ino parent, const char *name, struct stat *st)
     return rc;
 }
 
-void lp_tree_ref(lp_tree *t, lp_ino ino)
+int lp_tree_lookup(lp_tree *t, lp_ino parent, const char *name, struct stat *st)
 {
-    pthread_mutex_lock(&t->lock);
-    struct lp_node *n = lp_node_get(t, ino);
-    if (n)
-        n->nlookup++;
-    pthread_mutex_unlock(&t->lock);
+    return lookup(t, parent, name, true, st);
+}
+
+int lp_tree_lookup_cached(lp_tree *t, lp_ino parent, const char *name, struct stat *st)
+{
+    return lookup(t, parent, name, false, st);
 }
 
 void lp_tree_forget(lp_tree *t, lp_ino ino, uint64_t nlookup)

@@ -72,8 +72,9 @@ unsigned long lp_tree_api_requests(lp_tree *t);
 
 /* Fills st for the child `name` of `parent` and counts one kernel reference. */
 int lp_tree_lookup(lp_tree *t, lp_ino parent, const char *name, struct stat *st);
-/* Counts one more kernel reference to ino (readdirplus entries). */
-void lp_tree_ref(lp_tree *t, lp_ino ino);
+/* The same without sending a request (readdirplus entries): -EAGAIN where
+ * config.json's text is not cached. */
+int lp_tree_lookup_cached(lp_tree *t, lp_ino parent, const char *name, struct stat *st);
 void lp_tree_forget(lp_tree *t, lp_ino ino, uint64_t nlookup);
 int lp_tree_getattr(lp_tree *t, lp_ino ino, struct stat *st);
 int lp_tree_kind(lp_tree *t, lp_ino ino, enum lp_kind *kind);
