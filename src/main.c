@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <malloc.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -273,6 +274,10 @@ int main(int argc, char *argv[])
 
     /* The key lives in this process's memory only: no core dumps, no ptrace by peers. */
     prctl(PR_SET_DUMPABLE, 0);
+    /* One malloc arena: the inode cache is behind one lock anyway, and the
+     * per-thread arenas of the listing and FUSE threads left the heap ~20%
+     * larger (about 1,050 instead of 860 bytes per audience at 100,000). */
+    mallopt(M_ARENA_MAX, 1);
 
     if (fuse_opt_parse(&args, &opts, opt_spec, NULL) != 0 || fuse_parse_cmdline(&args, &cmd) != 0)
         goto out;
