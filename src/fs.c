@@ -33,6 +33,7 @@ struct lp_fh {
 
 /* A directory listing, taken at opendir so offsets stay valid. */
 struct lp_dh {
+    bool loaded; /* taken at the first READDIR: a cached listing needs none */
     struct lp_dirent *ents;
     size_t n;
 };
@@ -397,7 +398,7 @@ static void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
     }
     struct lp_fs *fs = fs_of(req);
     uint64_t version;
-    int rc = lp_tree_list(fs->tree, ino, &dh->ents, &dh->n, &version);
+    int rc = lp_tree_dir_version(fs->tree, ino, &version);
     if (rc < 0) {
         free(dh);
         fuse_reply_err(req, -rc);
@@ -428,6 +429,15 @@ static void readdir_common(fuse_req_t req, fuse_ino_t ino, size_t size, off_t of
 {
     struct lp_fs *fs = fs_of(req);
     struct lp_dh *dh = (struct lp_dh *)(uintptr_t)fi->fh;
+    if (!dh->loaded) {
+        uint64_t version;
+        int rc = lp_tree_list(fs->tree, ino, &dh->ents, &dh->n, &version);
+        if (rc < 0) {
+            fuse_reply_err(req, -rc);
+            return;
+        }
+        dh->loaded = true;
+    }
     char *buf = malloc(size);
     if (!buf) {
         fuse_reply_err(req, ENOMEM);

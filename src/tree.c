@@ -701,6 +701,22 @@ int lp_tree_list(lp_tree *t, lp_ino dir, struct lp_dirent **ents, size_t *n, uin
     return rc;
 }
 
+int lp_tree_dir_version(lp_tree *t, lp_ino dir, uint64_t *version)
+{
+    pthread_mutex_lock(&t->lock);
+    lp_sync_listing(t, false, NULL);
+    int rc = 0;
+    *version = 0;
+    if (dir == LP_INO_ROOT) {
+        *version = t->names_version;
+    } else if (!dir_aud(t, dir)) {
+        struct lp_node *n = lp_node_get(t, dir);
+        rc = n && n->kind != LP_KIND_DIR ? -ENOTDIR : -ENOENT;
+    }
+    pthread_mutex_unlock(&t->lock);
+    return rc;
+}
+
 /* ---- content ---- */
 
 static int dup_text(const char *text, size_t len, char **data, size_t *out_len)

@@ -90,6 +90,9 @@ struct lp_dirent {
  * whose names only change through the kernel itself). */
 int lp_tree_list(lp_tree *t, lp_ino dir, struct lp_dirent **ents, size_t *n, uint64_t *version);
 void lp_dirents_free(struct lp_dirent *ents, size_t n);
+/* Checks a directory exists (refreshing the root's listing when stale) and
+ * gives the version lp_tree_list would give, without building a listing. */
+int lp_tree_dir_version(lp_tree *t, lp_ino dir, uint64_t *version);
 
 /* A file's whole content as of now, for a reader (config.json is fetched when
  * not cached or stale). *data is malloc'd; caller frees. */
