@@ -9,6 +9,7 @@
 #include "fs.h"
 
 #include <errno.h>
+#include <malloc.h>
 #include <fcntl.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -34,6 +35,7 @@ struct lp_fh {
 /* A directory listing, taken at opendir so offsets stay valid. */
 struct lp_dh {
     bool loaded; /* taken at the first READDIR: a cached listing needs none */
+    uint64_t version;
     struct lp_dirent *ents;
     size_t n;
 };
@@ -397,6 +399,14 @@ static void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
         return;
     }
     struct lp_fs *fs = fs_of(req);
+    if (fs->no_opendir) {
+        /* The kernel then keeps every listing itself and stops sending
+         * OPENDIR/RELEASEDIR; the root's cached listing is dropped when its
+         * mtime (the time its names last changed) moves. */
+        free(dh);
+        fuse_reply_err(req, ENOSYS);
+        return;
+    }
     uint64_t version;
     int rc = lp_tree_dir_version(fs->tree, ino, &version);
     if (rc < 0) {
@@ -424,25 +434,93 @@ static void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
     }
 }
 
+static int dh_load(struct lp_fs *fs, fuse_ino_t ino, struct lp_dh *dh, uint64_t *version)
+{
+    if (dh->loaded)
+        return 0;
+    int rc = lp_tree_list(fs->tree, ino, &dh->ents, &dh->n, version);
+    dh->loaded = rc == 0;
+    return rc;
+}
+
+/* Without OPENDIR (the kernel keeps listings itself) a READDIR comes with no
+ * handle: the root's snapshot is kept per names version, so reading a large
+ * root in many chunks stays linear; an audience's few names are read anew. */
+static int dh_borrow(struct lp_fs *fs, fuse_ino_t ino, struct lp_dh *tmp, struct lp_dh **dh)
+{
+    if (ino != LP_INO_ROOT) {
+        memset(tmp, 0, sizeof(*tmp));
+        *dh = tmp;
+        uint64_t version;
+        return dh_load(fs, ino, tmp, &version);
+    }
+    pthread_mutex_lock(&fs->lock); /* held until dh_return: the snapshot is shared */
+    uint64_t version;
+    int rc = lp_tree_dir_version(fs->tree, ino, &version);
+    struct lp_dh *snap = fs->root_snap;
+    if (rc == 0 && (!snap || !snap->loaded || snap->version != version)) {
+        if (snap) {
+            lp_dirents_free(snap->ents, snap->n);
+            memset(snap, 0, sizeof(*snap));
+        } else if (!(snap = fs->root_snap = calloc(1, sizeof(*snap)))) {
+            rc = -ENOMEM;
+        }
+        if (rc == 0)
+            rc = dh_load(fs, ino, snap, &snap->version);
+    }
+    *dh = snap;
+    if (rc < 0)
+        pthread_mutex_unlock(&fs->lock);
+    return rc;
+}
+
+/* end: the whole listing was read; the kernel keeps it now, so the root's
+ * snapshot (some 200 bytes an audience) need not stay. */
+static void dh_return(struct lp_fs *fs, fuse_ino_t ino, struct lp_dh *tmp, bool end)
+{
+    if (ino != LP_INO_ROOT) {
+        lp_dirents_free(tmp->ents, tmp->n);
+        return;
+    }
+    if (end) {
+        lp_dirents_free(fs->root_snap->ents, fs->root_snap->n);
+        memset(fs->root_snap, 0, sizeof(*fs->root_snap));
+        malloc_trim(0); /* give the pages back: this was the largest allocation */
+    }
+    pthread_mutex_unlock(&fs->lock);
+}
+
+/* Replies with the entries from off on; returns true when the last one was sent. */
+static bool readdir_entries(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+                            struct lp_dh *dh, bool plus);
+
 static void readdir_common(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
                            struct fuse_file_info *fi, bool plus)
 {
     struct lp_fs *fs = fs_of(req);
     struct lp_dh *dh = (struct lp_dh *)(uintptr_t)fi->fh;
-    if (!dh->loaded) {
-        uint64_t version;
-        int rc = lp_tree_list(fs->tree, ino, &dh->ents, &dh->n, &version);
-        if (rc < 0) {
-            fuse_reply_err(req, -rc);
-            return;
-        }
-        dh->loaded = true;
+    struct lp_dh tmp;
+    uint64_t version;
+    int rc = dh ? dh_load(fs, ino, dh, &version) : dh_borrow(fs, ino, &tmp, &dh);
+    if (rc < 0) {
+        fuse_reply_err(req, -rc);
+        return;
     }
+    bool end = readdir_entries(req, ino, size, off, dh, plus);
+    if (!fi->fh)
+        dh_return(fs, ino, &tmp, end);
+}
+
+static bool readdir_entries(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+                            struct lp_dh *dh, bool plus)
+{
+    struct lp_fs *fs = fs_of(req);
     char *buf = malloc(size);
     if (!buf) {
         fuse_reply_err(req, ENOMEM);
-        return;
+        return false;
     }
+    bool end = true;
     size_t used = 0;
     /* Offsets: 0 ".", 1 "..", 2.. the entries; an entry's offset is the next one's. */
     for (size_t i = (size_t)off; i < dh->n + 2; i++) {
@@ -474,17 +552,21 @@ static void readdir_common(fuse_req_t req, fuse_ino_t ino, size_t size, off_t of
             if (need > size - used) {
                 if (e.ino)
                     lp_tree_forget(fs->tree, e.ino, 1); /* not delivered */
+                end = false;
                 break;
             }
         } else {
             need = fuse_add_direntry(req, buf + used, size - used, name, &st, (off_t)(i + 1));
-            if (need > size - used)
+            if (need > size - used) {
+                end = false;
                 break;
+            }
         }
         used += need;
     }
     fuse_reply_buf(req, buf, used);
     free(buf);
+    return end;
 }
 
 static void op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
@@ -503,7 +585,8 @@ static void op_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info 
 {
     (void)ino;
     struct lp_dh *dh = (struct lp_dh *)(uintptr_t)fi->fh;
-    lp_dirents_free(dh->ents, dh->n);
+    if (dh)
+        lp_dirents_free(dh->ents, dh->n);
     free(dh);
     fuse_reply_err(req, 0);
 }
@@ -632,7 +715,11 @@ static void op_statfs(fuse_req_t req, fuse_ino_t ino)
 
 static void op_init(void *userdata, struct fuse_conn_info *conn)
 {
-    (void)userdata;
+    struct lp_fs *fs = userdata;
+    fs->no_opendir =
+        (conn->capable & FUSE_CAP_NO_OPENDIR_SUPPORT) && (conn->capable & FUSE_CAP_AUTO_INVAL_DATA);
+    if (fs->no_opendir)
+        conn->want |= FUSE_CAP_AUTO_INVAL_DATA; /* re-check the root's mtime */
     if (conn->capable & FUSE_CAP_READDIRPLUS)
         conn->want |= FUSE_CAP_READDIRPLUS;
     if (conn->capable & FUSE_CAP_READDIRPLUS_AUTO)
@@ -673,6 +760,14 @@ static const struct fuse_lowlevel_ops ops = {
     .removexattr = op_removexattr,
     .create = op_create,
 };
+
+void lp_fs_cleanup(struct lp_fs *fs)
+{
+    if (fs->root_snap)
+        lp_dirents_free(fs->root_snap->ents, fs->root_snap->n);
+    free(fs->root_snap);
+    fs->root_snap = NULL;
+}
 
 const struct fuse_lowlevel_ops *lp_fs_ops(void)
 {

@@ -11,15 +11,21 @@
 
 #include "tree.h"
 
+struct lp_dh;
+
 struct lp_fs {
     lp_tree *tree;
     double cache_timeout; /* kernel entry/attr timeout, seconds */
     /* The root's names version the kernel's cached listing was made from. */
     uint64_t root_version;
+    bool no_opendir;         /* the kernel keeps listings without OPENDIR */
+    struct lp_dh *root_snap; /* the root's listing for READDIRs without a handle */
     pthread_mutex_t lock;
 };
 
 /* The operation table; the session's userdata must be a struct lp_fs *. */
 const struct fuse_lowlevel_ops *lp_fs_ops(void);
+/* Frees what the operations kept between requests (after the session ends). */
+void lp_fs_cleanup(struct lp_fs *fs);
 
 #endif

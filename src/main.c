@@ -363,6 +363,9 @@ int main(int argc, char *argv[])
     if (checked < 0)
         goto out;
     ret = run_session(se, &cmd, nf);
+    fuse_session_destroy(se);
+    se = NULL;
+    lp_fs_cleanup(&fs);
 
 out:
     if (se)

@@ -7,6 +7,7 @@
 #include "tree_int.h"
 
 #include <errno.h>
+#include <malloc.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -147,6 +148,7 @@ int lp_sync_listing(struct lp_tree *t, bool force, struct lp_api_error *err)
     }
     apply_listing(t, items, n, start_seq);
     lp_audience_array_free(items, n);
+    malloc_trim(0); /* the pages the parsed listing used go back to the system */
     t->loaded = true;
     return 0;
 }

@@ -20,6 +20,12 @@ double lp_now(void)
     return ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
+void lp_names_changed(struct lp_tree *t)
+{
+    t->names_version++;
+    clock_gettime(CLOCK_REALTIME, &t->names_mtime);
+}
+
 double lp_fail_hold(const struct lp_tree *t)
 {
     return t->opts.fail_hold > t->opts.cache_timeout ? t->opts.fail_hold : t->opts.cache_timeout;
@@ -171,7 +177,8 @@ void lp_aud_unpin(struct lp_tree *t, struct lp_aud *a)
 
 void lp_notify_node(struct lp_tree *t, struct lp_node *n)
 {
-    if (!n || n->nlookup == 0 || !t->opts.notify)
+    /* The root is always known to the kernel (it never counts a lookup). */
+    if (!n || (n->nlookup == 0 && n != &t->root) || !t->opts.notify)
         return;
     struct lp_change c = {.entry = false, .ino = n->ino};
     t->opts.notify(t->opts.notify_ctx, &c);
@@ -207,7 +214,7 @@ void lp_aud_remove(struct lp_tree *t, struct lp_aud *a)
         a->next->prev = a->prev;
     a->prev = a->next = NULL;
     t->nlive--;
-    t->names_version++;
+    lp_names_changed(t);
     if (a->rec.id && lp_smap_get(&t->by_id, a->rec.id) == a)
         lp_smap_del(&t->by_id, a->rec.id);
     if (a->dirname) {
@@ -307,7 +314,7 @@ void lp_assign_names(struct lp_tree *t)
             lp_notify_entry(t, LP_INO_ROOT, a->dirname);
             free(a->dirname);
             a->dirname = NULL;
-            t->names_version++;
+            lp_names_changed(t);
         }
     }
     for (struct lp_aud *a = t->live; a; a = a->next) {
@@ -315,7 +322,7 @@ void lp_assign_names(struct lp_tree *t)
             a->dirname = a->new_dirname;
             a->new_dirname = NULL;
             lp_smap_put(&t->by_name, a->dirname, a);
-            t->names_version++;
+            lp_names_changed(t);
         }
         free(a->new_dirname);
         a->new_dirname = NULL;
@@ -342,7 +349,7 @@ lp_tree *lp_tree_new(const struct lp_tree_options *opts)
     t->root.kind = LP_KIND_ROOT;
     t->root.linked = true;
     t->next_ino = LP_INO_ROOT + 1;
-    clock_gettime(CLOCK_REALTIME, &t->mount_time);
+    clock_gettime(CLOCK_REALTIME, &t->names_mtime);
     return t;
 }
 
@@ -421,7 +428,9 @@ static void fill_stat(struct lp_tree *t, struct lp_node *n, struct stat *st)
     st->st_nlink = 1;
     st->st_blksize = 4096;
     struct lp_aud *a = n->aud;
-    struct timespec tm = a ? a->mtime : t->mount_time;
+    /* The root's mtime moves when its names do: the kernel keeps its listing
+     * while the mtime it saw is unchanged. */
+    struct timespec tm = a ? a->mtime : t->names_mtime;
     switch (n->kind) {
     case LP_KIND_ROOT:
         st->st_mode = S_IFDIR | 0755;
@@ -586,6 +595,10 @@ void lp_tree_forget(lp_tree *t, lp_ino ino, uint64_t nlookup)
 int lp_tree_getattr(lp_tree *t, lp_ino ino, struct stat *st)
 {
     pthread_mutex_lock(&t->lock);
+    /* The kernel asks the root's attributes before it trusts its cached
+     * listing of it: a good moment to refresh a stale one. */
+    if (ino == LP_INO_ROOT)
+        lp_sync_listing(t, false, NULL);
     struct lp_node *n = lp_node_get(t, ino);
     int rc = n ? 0 : -ENOENT;
     if (n && n->kind == LP_KIND_CONFIG && n->aud && !n->aud->gone)

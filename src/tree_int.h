@@ -86,11 +86,13 @@ struct lp_tree {
     uint64_t names_version; /* bumped whenever the root's set of names changes */
     uint64_t seq;           /* local mutation counter */
     unsigned long pending_counter;
-    struct timespec mount_time;
+    struct timespec names_mtime; /* the root's mtime: when its names last changed */
     struct lp_sweep sweep;
 };
 
 double lp_now(void);
+/* Records that the root's set of names changed (version and mtime). */
+void lp_names_changed(struct lp_tree *t);
 /* How long a failure is remembered (see lp_tree_options.fail_hold). */
 double lp_fail_hold(const struct lp_tree *t);
 

@@ -250,3 +250,11 @@ def daemon_rss_kib(pid):
             if line.startswith("VmRSS:"):
                 return int(line.split()[1])
     raise RuntimeError("no VmRSS for %d" % pid)
+
+
+def reap_dead_mount(m):
+    """If m's daemon has died, detaches its mount: a dead FUSE mount answers
+    ENOTCONN, which os.path.ismount() reports as "not a mount", so Mount.close()
+    alone would leave it behind."""
+    if m.proc.poll() is not None:
+        subprocess.run(["fusermount3", "-uz", m.path], capture_output=True)

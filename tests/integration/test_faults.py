@@ -26,12 +26,12 @@ import os
 import signal
 import subprocess
 import tempfile
-import threading
 import time
 
 import pytest
 
-from conftest import BINARY, KEY, Emulator, full_state, kill_emulator, restart_emulator
+from conftest import (BINARY, KEY, full_state, kill_emulator, reap_dead_mount,
+                      restart_emulator)
 
 TIMEOUT = 2
 TRIES = 3
@@ -116,6 +116,7 @@ class World:
         assert os.path.ismount(self.m.path)
 
     def close(self):
+        reap_dead_mount(self.m)
         subprocess.run(["rm", "-rf", self.tmp])
 
 

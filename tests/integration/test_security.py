@@ -6,7 +6,6 @@ since default_permissions is always on).
 Needs root (mounts, runuser -u nobody, unshare -n) like the rest of the
 integration tests.
 """
-import errno
 import json
 import os
 import shutil
@@ -20,7 +19,7 @@ import types
 
 import pytest
 
-from conftest import BINARY, MOUNT_BASE, Emulator, Mount
+from conftest import BINARY, MOUNT_BASE, Emulator, Mount, reap_dead_mount
 
 SECRET = "sk_live_SECRET_9f8e7d6c5b4a39281706f5e4d3c2b1a0"
 
@@ -87,6 +86,7 @@ def test_key_from_env_is_wiped_from_proc(semu):
         assert os.listdir(m.path) == ["Audience 00001", "Audience 00002", "Audience 00003"]
         assert_key_not_exposed(m.proc.pid)
     finally:
+        reap_dead_mount(m)
         m.close()
 
 
@@ -144,6 +144,7 @@ def test_key_file_private_is_used(semu, workdir, mode):
         assert path.encode() in proc_file(m.proc.pid, "cmdline")
         assert_key_not_exposed(m.proc.pid)
     finally:
+        reap_dead_mount(m)
         m.close()
 
 
@@ -249,6 +250,7 @@ def test_key_never_in_debug_log(semu):
         assert SECRET not in log
         assert SECRET[8:30] not in log
     finally:
+        reap_dead_mount(m)
         m.close()
     assert SECRET not in m.stderr()
 
@@ -321,6 +323,7 @@ def test_plain_http_to_loopback_works(semu, host):
     try:
         assert len(os.listdir(m.path)) == 3
     finally:
+        reap_dead_mount(m)
         m.close()
 
 
@@ -442,6 +445,7 @@ def test_mount_is_private_by_default(semu):
         assert semu.log() == []
         assert len(os.listdir(m.path)) == 3  # the owner still can
     finally:
+        reap_dead_mount(m)
         m.close()
 
 
@@ -482,4 +486,5 @@ def test_allow_other_lets_others_read_but_not_write(semu):
         res = m.sh('echo active > "$M/Audience 00001/status"')
         assert res.returncode == 0 and semu.state()[0]["status"] == "active"
     finally:
+        reap_dead_mount(m)
         m.close()

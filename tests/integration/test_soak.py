@@ -23,7 +23,7 @@ import subprocess
 import threading
 import time
 
-from conftest import daemon_fds, daemon_rss_kib
+from conftest import daemon_fds, daemon_rss_kib, reap_dead_mount
 
 SEED_AUDIENCES = 40
 PROCS = 4
@@ -306,6 +306,13 @@ def test_soak(emu, mount_factory):
     seed = int(os.environ.get("LP_SOAK_SEED", "20260505"))
     emu.reset(seed=SEED_AUDIENCES, slots=1_000_000)
     m = mount_factory(MOUNT_OPTS)
+    try:
+        run_soak(emu, m, seed)
+    finally:
+        reap_dead_mount(m)
+
+
+def run_soak(emu, m, seed):
     pid = m.proc.pid
     initial = {a["name"]: [a["status"], a["config"]] for a in emu.state()}
     states = [{n: list(initial[n]) for i, n in enumerate(NAMES) if i % PROCS == p}

@@ -91,6 +91,12 @@ step ls -l "$mnt"
 step cat "$A/status" "$A/size" "$A/config.json"
 step getfattr -d "$A"
 step cat "$mnt"/*/config.json          # several misses in a row: the prefetch sweep
+# Short reads from several processes at once: each close (RELEASE) races the
+# reply to the read before it, in another daemon thread.
+for _ in 1 2 3 4; do
+    (for _ in $(seq 30); do cat "$A/status" "$A/config.json" >/dev/null || exit 1; done) &
+done
+for _ in 1 2 3 4; do wait -n || fail "concurrent reads failed"; done
 # write status and config
 step bash -c "echo paused > '$A/status'"
 [ "$(cat "$A/status")" = paused ] || fail "status did not change"
