@@ -368,8 +368,9 @@ static long list_take_page(struct list_acc *acc, struct lp_audience *page, size_
 }
 
 /* One page at offset: *page malloc'd (lp_audience_array_free). Returns 0 or -errno. */
+/* *count: audiences read; *listed: items the page held (paging goes by it). */
 static int list_page(lp_api *api, size_t offset, struct lp_audience **page, size_t *count,
-                     long long *total, struct lp_api_error *err)
+                     size_t *listed, long long *total, struct lp_api_error *err)
 {
     char path[96], reason[256] = "";
     struct lp_http_response resp;
@@ -378,13 +379,16 @@ static int list_page(lp_api *api, size_t offset, struct lp_audience **page, size
     int rc = call(api, "GET", path, NULL, &resp, err);
     if (rc != 0)
         return rc;
-    if (lp_parse_list_page(resp.body, resp.body_len, page, count, total, reason, sizeof reason) !=
-        0) {
+    if (lp_parse_list_page(resp.body, resp.body_len, page, count, listed, total, reason,
+                           sizeof reason) != 0) {
         error_bad_answer(err, resp.status, reason);
         lp_http_response_clear(&resp);
         log_failure("GET", path, err);
         return -EIO;
     }
+    if (*count < *listed)
+        lp_log(LP_LOG_WARNING, "GET %s: %zu audience(s) left out: %s", path, *listed - *count,
+               reason);
     lp_http_response_clear(&resp);
     return 0;
 }
@@ -399,6 +403,7 @@ struct page_batch {
     size_t npages;
     struct lp_audience **items; /* per page, NULL until fetched */
     size_t *counts;
+    size_t *listed;
     size_t next; /* next page to fetch */
     int rc;      /* the first failure */
     struct lp_api_error err;
@@ -417,8 +422,9 @@ static void *page_worker(void *arg)
             break;
         struct lp_api_error e;
         struct lp_audience *items = NULL;
-        size_t count = 0;
-        int rc = list_page(b->api, b->first_offset + i * LP_API_PAGE, &items, &count, NULL, &e);
+        size_t count = 0, listed = 0;
+        int rc =
+            list_page(b->api, b->first_offset + i * LP_API_PAGE, &items, &count, &listed, NULL, &e);
         pthread_mutex_lock(&b->lock);
         if (rc != 0 && b->rc == 0) {
             b->rc = rc;
@@ -426,6 +432,7 @@ static void *page_worker(void *arg)
         }
         b->items[i] = items;
         b->counts[i] = count;
+        b->listed[i] = listed;
         pthread_mutex_unlock(&b->lock);
     }
     lp_http_thread_cleanup();
@@ -441,9 +448,11 @@ static int list_batch(lp_api *api, struct list_acc *acc, size_t *offset, size_t 
     struct page_batch b = {.api = api, .first_offset = *offset, .npages = npages};
     b.items = calloc(npages, sizeof *b.items);
     b.counts = calloc(npages, sizeof *b.counts);
-    if (!b.items || !b.counts) {
+    b.listed = calloc(npages, sizeof *b.listed);
+    if (!b.items || !b.counts || !b.listed) {
         free(b.items);
         free(b.counts);
+        free(b.listed);
         return -error_local(err, ENOMEM, "out of memory while listing audiences");
     }
     pthread_mutex_init(&b.lock, NULL);
@@ -464,15 +473,16 @@ static int list_batch(lp_api *api, struct list_acc *acc, size_t *offset, size_t 
             long fresh = list_take_page(acc, b.items[i], b.counts[i]);
             if (fresh < 0)
                 rc = -error_local(err, ENOMEM, "out of memory while listing audiences");
-            *no_new = fresh == 0;
-            *offset += b.counts[i];
-            *last_count = b.counts[i];
+            *no_new = fresh == 0 && b.listed[i] > 0;
+            *offset += b.listed[i];
+            *last_count = b.listed[i];
         }
         lp_audience_array_free(b.items[i], b.counts[i]);
     }
     pthread_mutex_destroy(&b.lock);
     free(b.items);
     free(b.counts);
+    free(b.listed);
     return rc;
 }
 
@@ -499,7 +509,8 @@ int lp_api_list(lp_api *api, struct lp_audience **out, size_t *n, struct lp_api_
             break;
         }
         long long total = -1;
-        rc = list_page(api, offset, &page, &count, &total, err);
+        size_t listed = 0;
+        rc = list_page(api, offset, &page, &count, &listed, &total, err);
         if (rc != 0)
             break;
         long fresh = list_take_page(&acc, page, count);
@@ -508,23 +519,24 @@ int lp_api_list(lp_api *api, struct lp_audience **out, size_t *n, struct lp_api_
             rc = -error_local(err, ENOMEM, "out of memory while listing audiences");
             break;
         }
-        offset += count;
+        offset += listed;
         /* A short page ends the listing; so does an answer whose meta.total says
          * we have everything, which saves asking for an empty page. */
-        if (count < LP_API_PAGE || fresh == 0 || (total >= 0 && (long long)acc.n >= total))
+        if (listed < LP_API_PAGE || (fresh == 0 && count > 0) ||
+            (total >= 0 && (long long)offset >= total))
             break;
         if (total < 0)
             continue; /* no total: one page after another until a short one */
-        size_t left = (size_t)(total - (long long)acc.n);
+        size_t left = (size_t)(total - (long long)offset);
         size_t npages = (left + LP_API_PAGE - 1) / LP_API_PAGE;
         if (npages > (size_t)(LP_API_MAX_PAGES - pages - 1))
             npages = (size_t)(LP_API_MAX_PAGES - pages - 1);
         bool no_new = false;
-        size_t last = count;
+        size_t last = listed;
         rc = list_batch(api, &acc, &offset, npages, &last, &no_new, err);
         pages += (int)npages;
         /* Done unless the listing grew while it was read: then go on page by page. */
-        if (rc != 0 || last < LP_API_PAGE || no_new || (long long)acc.n >= total)
+        if (rc != 0 || last < LP_API_PAGE || no_new || (long long)offset >= total)
             break;
     }
     free(acc.ids.slots);

@@ -283,14 +283,23 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
         free(buf);
         return;
     }
+    /* Copy, unlock, then reply: once the reply is out, the reader's close may
+     * release (free) fh in another thread. */
     pthread_mutex_lock(&fh->lock);
     const char *data = fh->writable ? fh->wb.data : fh->snap;
     size_t len = fh->writable ? fh->wb.len : fh->snap_len;
     size_t n = off < 0 || (size_t)off >= len ? 0 : len - (size_t)off;
     if (n > size)
         n = size;
-    fuse_reply_buf(req, n ? data + off : NULL, n);
+    char *copy = n ? malloc(n) : NULL;
+    if (copy)
+        memcpy(copy, data + off, n);
     pthread_mutex_unlock(&fh->lock);
+    if (n && !copy)
+        fuse_reply_err(req, ENOMEM);
+    else
+        fuse_reply_buf(req, copy, n);
+    free(copy);
 }
 
 static void op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)

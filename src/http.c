@@ -447,6 +447,11 @@ static bool may_have_sent(CURL *c, CURLcode rc)
     case CURLE_COULDNT_CONNECT:
     case CURLE_UNSUPPORTED_PROTOCOL:
     case CURLE_URL_MALFORMAT:
+    /* TLS refused before any request byte: the handshake or the certificate. */
+    case CURLE_SSL_CONNECT_ERROR:
+    case CURLE_PEER_FAILED_VERIFICATION:
+    case CURLE_SSL_CACERT_BADFILE:
+    case CURLE_SSL_CERTPROBLEM:
         return false;
     case CURLE_OPERATION_TIMEDOUT: {
         double connect = 0, pretransfer = 0;

@@ -333,7 +333,7 @@ int main(int argc, char *argv[])
     nf = lp_notifier_new();
     struct lp_tree_options to = {.api = api,
                                  .cache_timeout = opts.cache_timeout,
-                                 .fail_hold = opts.timeout * opts.tries,
+                                 .fail_hold = 1.0,
                                  .uid = getuid(),
                                  .gid = getgid(),
                                  .notify = lp_notifier_queue,

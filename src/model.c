@@ -633,15 +633,30 @@ static int list_from_json(const cJSON *data, struct lp_audience **out, size_t *n
         set_reason(err, errlen, "out of memory");
         return -1;
     }
-    for (const cJSON *c = data->child; c; c = c->next, i++) {
-        snprintf(ctx, sizeof(ctx), "audience %zu of the list", i + 1);
-        if (audience_from_json(c, &arr[i], ctx, err, errlen) < 0) {
-            lp_audience_array_free(arr, i + 1);
-            return -1;
+    /* An item the model cannot read (a missing status, a wrong type) is left
+     * out, not the whole page: one bad record must not hide every other
+     * audience. The first reason stays in err for the caller to log. */
+    size_t kept = 0, k = 0;
+    for (const cJSON *c = data->child; c; c = c->next, k++) {
+        snprintf(ctx, sizeof(ctx), "audience %zu of the list", k + 1);
+        char why[256];
+        if (audience_from_json(c, &arr[i], ctx, why, sizeof(why)) < 0) {
+            lp_audience_clear(&arr[i]);
+            if (err && errlen && !err[0])
+                snprintf(err, errlen, "%s", why);
+            continue;
         }
+        i++;
+        kept++;
+    }
+    if (kept == 0) {
+        /* Nothing readable at all: the answer is unusable, not an empty list
+         * (which would read as "every audience was deleted"). */
+        free(arr);
+        return -1;
     }
     *out = arr;
-    *n = count;
+    *n = kept;
     return 0;
 }
 
@@ -658,7 +673,7 @@ static long long meta_total(const cJSON *root)
 }
 
 int lp_parse_list_page(const char *body, size_t len, struct lp_audience **out, size_t *n,
-                       long long *total, char *err, size_t errlen)
+                       size_t *listed, long long *total, char *err, size_t errlen)
 {
     cJSON *root = parse_whole(body, len, "the API's answer", err, errlen);
     const cJSON *data;
@@ -677,6 +692,8 @@ int lp_parse_list_page(const char *body, size_t len, struct lp_audience **out, s
         set_reason(err, errlen, "the API's \"data\" is not a list");
     if (rc == 0 && total)
         *total = meta_total(root);
+    if (rc == 0 && listed)
+        *listed = (size_t)cJSON_GetArraySize(data);
     cJSON_Delete(root);
     return rc;
 }
@@ -684,7 +701,7 @@ int lp_parse_list_page(const char *body, size_t len, struct lp_audience **out, s
 int lp_parse_list_response(const char *body, size_t len, struct lp_audience **out, size_t *n,
                            char *err, size_t errlen)
 {
-    return lp_parse_list_page(body, len, out, n, NULL, err, errlen);
+    return lp_parse_list_page(body, len, out, n, NULL, NULL, err, errlen);
 }
 
 static bool says_not_deleted(const cJSON *obj)
@@ -1102,6 +1119,25 @@ static enum scan_result scan_number_parts(struct scanner *sc)
     return sc->pos < sc->len ? SCAN_DONE : SCAN_MORE;
 }
 
+/* False for an integer literal a double cannot hold exactly (beyond 2^53,
+ * like 9007199254740993): it would reach the API silently changed. An
+ * integer a double holds exactly (100000000000000000000) and any fraction
+ * or exponent pass. */
+static bool exact_integer(const unsigned char *s, size_t n)
+{
+    size_t i = n && *s == '-';
+    if (n - i <= 15 || n > LP_JSON_MAX_NUMBER)
+        return true; /* up to 15 digits always fit; longer ones are refused elsewhere */
+    for (size_t k = i; k < n; k++)
+        if (s[k] < '0' || s[k] > '9')
+            return true;
+    char lit[LP_JSON_MAX_NUMBER + 1], back[LP_JSON_MAX_NUMBER + 8];
+    memcpy(lit, s, n);
+    lit[n] = '\0';
+    snprintf(back, sizeof(back), "%.0f", strtod(lit, NULL));
+    return strcmp(lit, back) == 0;
+}
+
 static enum scan_result scan_number(struct scanner *sc)
 {
     size_t start = sc->pos;
@@ -1110,6 +1146,10 @@ static enum scan_result scan_number(struct scanner *sc)
     if (r != SCAN_BAD && sc->pos - start > LP_JSON_MAX_NUMBER) {
         sc->pos = start;
         return scan_bad(sc, "has a number with too many digits");
+    }
+    if (r == SCAN_DONE && !exact_integer(sc->s + start, sc->pos - start)) {
+        sc->pos = start;
+        return scan_bad(sc, "has an integer too large to keep exactly (beyond 2^53)");
     }
     return r;
 }

@@ -42,9 +42,12 @@ int lp_parse_audience_response(const char *body, size_t len, struct lp_audience 
 int lp_parse_list_response(const char *body, size_t len, struct lp_audience **out, size_t *n,
                            char *err, size_t errlen);
 /* The same, also giving meta.total when the answer carries a whole number
- * there (else -1): paging can then stop without asking for an empty page. */
+ * there (else -1): paging can then stop without asking for an empty page;
+ * and *listed, the items the page held. An item that cannot be read is left
+ * out of *out (so *n may be smaller), its reason in err: one bad record must
+ * not hide the others. A page with items but none readable is an error. */
 int lp_parse_list_page(const char *body, size_t len, struct lp_audience **out, size_t *n,
-                       long long *total, char *err, size_t errlen);
+                       size_t *listed, long long *total, char *err, size_t errlen);
 /* {"data":{"deleted":true}} or any 2xx body: returns 0 unless it says deleted:false. */
 int lp_parse_delete_response(const char *body, size_t len, char *err, size_t errlen);
 

@@ -8,6 +8,7 @@
 
 #include <errno.h>
 #include <malloc.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -180,6 +181,12 @@ int lp_sync_config(struct lp_tree *t, struct lp_aud *a)
         memset(&got, 0, sizeof(got));
         memset(&e, 0, sizeof(e));
         rc = id ? lp_api_get(t->opts.api, id, &got, &e) : -ENOMEM;
+        if (rc == 0 && !got.config) {
+            /* Never invent a config: an answer without one is unusable. */
+            rc = -EIO;
+            e.err = EIO;
+            snprintf(e.message, sizeof(e.message), "the API's answer for %s carried no config", id);
+        }
 
         pthread_mutex_lock(&t->lock);
         a->fetching = false;

@@ -244,7 +244,8 @@ void lp_set_error(struct lp_aud *a, const char *message)
 const char *lp_aud_config_text(struct lp_aud *a)
 {
     if (!a->config_text) {
-        const char *cfg = a->rec.config ? a->rec.config : lp_config_template();
+        /* Only an audience made by mkdir shows the template before it has one. */
+        const char *cfg = a->rec.config ? a->rec.config : a->pending ? lp_config_template() : "{}";
         a->config_text = lp_config_pretty(cfg);
     }
     return a->config_text ? a->config_text : "";
@@ -792,6 +793,8 @@ static int scratch_new(struct lp_tree *t, lp_ino parent, const char *name, enum 
 {
     if (parent == LP_INO_ROOT)
         return -EPERM; /* the root holds audiences only */
+    if (strlen(name) > LP_FILENAME_MAX)
+        return -ENAMETOOLONG;
     struct lp_aud *a = dir_aud(t, parent);
     if (!a)
         return -ENOENT;
@@ -997,6 +1000,8 @@ int lp_tree_mkdir(lp_tree *t, lp_ino parent, const char *name, struct stat *st)
 {
     if (parent != LP_INO_ROOT)
         return -EPERM; /* audiences hold no directories */
+    if (strlen(name) > LP_FILENAME_MAX)
+        return -ENAMETOOLONG; /* the kernel lets FUSE names grow to 1024 bytes */
     char *decoded = lp_name_decode(name);
     if (!decoded)
         return -EINVAL;
@@ -1064,6 +1069,8 @@ static int rename_dir(struct lp_tree *t, const char *name, const char *newname, 
     struct lp_aud *a = lp_smap_get(&t->by_name, name);
     if (!a)
         return -ENOENT;
+    if (strlen(newname) > LP_FILENAME_MAX)
+        return -ENAMETOOLONG;
     struct lp_aud *other = lp_smap_get(&t->by_name, newname);
     if (other == a)
         return 0;
@@ -1251,6 +1258,8 @@ static int rename_file(struct lp_tree *t, lp_ino parent, const char *name, const
 int lp_tree_rename(lp_tree *t, lp_ino parent, const char *name, lp_ino newparent,
                    const char *newname, unsigned flags)
 {
+    if (strlen(newname) > LP_FILENAME_MAX)
+        return -ENAMETOOLONG;
     pthread_mutex_lock(&t->lock);
     int rc;
     if (parent != newparent)

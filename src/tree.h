@@ -49,8 +49,10 @@ struct lp_tree_options {
     lp_api *api;
     double cache_timeout; /* seconds */
     /* After a failed refresh or fetch, cached data is served without asking the
-     * API again for max(cache_timeout, fail_hold) seconds, so one slow or dead
-     * API costs a reader one timeout, not one per step of a `cat`. */
+     * API again for max(cache_timeout, fail_hold) seconds from the end of the
+     * failed attempt, so one slow or dead API costs a reader one wait, not one
+     * per step of a `cat`; the next attempt comes as soon as the cache would
+     * have been refreshed anyway. */
     double fail_hold;
     uid_t uid; /* owner shown for every file */
     gid_t gid;

@@ -279,10 +279,6 @@ LOOKALIKE_URLS = [
     "http://127.0.0.1@example.com/",
     "http://127.0.0.1:80@example.com/",
 ]
-LOOKALIKE_BUG = ("the loopback check compares prefixes only (\"127.\", \"localhost\"): "
-                 "127.x.example.com, localhost.example.com and user-info tricks like "
-                 "http://localhost@example.com pass, and the key would go over the "
-                 "network in clear text")
 
 
 def run_isolated(args, env):
@@ -300,9 +296,7 @@ def run_isolated(args, env):
         os.rmdir(mnt)
 
 
-@pytest.mark.parametrize("url", REFUSED_URLS + [
-    pytest.param(u, marks=pytest.mark.xfail(strict=True, reason=LOOKALIKE_BUG))
-    for u in LOOKALIKE_URLS])
+@pytest.mark.parametrize("url", REFUSED_URLS + LOOKALIKE_URLS)
 def test_plain_http_refused_unless_loopback(url):
     """base_url over plain http to anything but a loopback address (or not
     http(s) at all): exit 1 with a message saying why, before any request."""

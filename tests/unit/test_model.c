@@ -250,15 +250,16 @@ static void test_field_types(void)
                  "{\"data\":[{\"id\":\"z\",\"name\":\"n\",\"status\":\"draft\"},%s]}",
                  audience_with(c->key, c->value));
         err[0] = '\0';
+        /* In a list, an unreadable audience is left out, not the whole list:
+         * the good one stays and the reason names the bad one. */
         rc = parse_list(body, strlen(body), &arr, &n, err, sizeof(err));
-        CHECK_INT(rc, c->ok ? 0 : -1);
+        CHECK_INT(rc, 0);
         if (rc == 0) {
-            CHECK_INT(n, 2);
+            CHECK_INT(n, c->ok ? 2 : 1);
+            CHECK_STR(arr[0].id, "z");
+            if (!c->ok)
+                CHECK(strstr(err, "audience 2") != NULL); /* which one is wrong */
             lp_audience_array_free(arr, n);
-        } else {
-            CHECK(arr == NULL);
-            CHECK_INT(n, 0);
-            CHECK(strstr(err, "audience 2") != NULL); /* which one is wrong */
         }
     }
 }
@@ -327,6 +328,7 @@ static void test_garbage_answers(void)
         {"{\"data\":null}", false, false},
         {"{\"data\":\"x\"}", false, false},
         {"{\"data\":5}", false, false},
+        /* Items, but none readable: unusable, not "no audiences". */
         {"{\"data\":[1]}", false, false},
         {"{\"data\":[null]}", false, false},
         {"{\"data\":[[]]}", false, false},
@@ -349,9 +351,10 @@ static void test_garbage_answers(void)
         rc = lp_parse_list_response(buf, len, &arr, &n, err, sizeof(err));
         CHECK_INT(rc, c->list_ok ? 0 : -1);
         CHECK_INT(n, 0);
-        CHECK(arr == NULL);
         if (rc < 0)
-            CHECK(err[0] != '\0');
+            CHECK(arr == NULL);
+        if (rc < 0 || strchr(c->body, '[') != strrchr(c->body, '['))
+            CHECK(err[0] != '\0'); /* a refusal, or an item left out, says why */
         lp_audience_array_free(arr, n);
 
         err[0] = '\0';
@@ -708,7 +711,10 @@ static const struct config_case config_cases[] = {
      0, OK,
      "{\"topicIds\":[1],\"filters\":{\"s\":\"caf\xc3\xa9 \\\"q\\\" \\\\ / \\n\\t\\b\\f\\r "
      "\xf0\x9f\x98\x80 \xe2\x82\xac\"}}"},
-    {"{\"topicIds\":[2147483648, 9007199254740993, 1e20], \"f\": [0.1, -2.5e-7, 123456.789]}", 0,
+    /* An integer a double cannot hold exactly would reach the API changed. */
+    {"{\"topicIds\":[9007199254740993]}", 0, LP_CONFIG_BAD_JSON, "beyond 2^53"},
+    {"{\"topicIds\":[-12345678901234567]}", 0, LP_CONFIG_BAD_JSON, "beyond 2^53"},
+    {"{\"topicIds\":[2147483648, 9007199254740992, 1e20], \"f\": [0.1, -2.5e-7, 123456.789]}", 0,
      OK,
      "{\"topicIds\":[2147483648,9007199254740992,100000000000000000000],\"f\":[0.1,-2.5e-07,"
      "123456.789]}"},
