@@ -29,7 +29,8 @@ struct lp_fh {
     char *snap;           /* what a reader sees: the content at open */
     size_t snap_len;
     bool writable;
-    struct lp_wbuf wb; /* config.json/status opened for writing */
+    struct lp_wbuf wb;         /* config.json/status opened for writing */
+    struct lp_fh *prev, *next; /* every open file, so none outlives the session */
 };
 
 /* A directory listing, taken at opendir so offsets stay valid. */
@@ -203,6 +204,30 @@ static void op_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_f
 
 /* ---- open, read, release ---- */
 
+/* A RELEASE still queued when the file system is unmounted never comes:
+ * lp_fs_cleanup frees what is left on this list. */
+static void fh_register(struct lp_fs *fs, struct lp_fh *fh)
+{
+    pthread_mutex_lock(&fs->lock);
+    fh->next = fs->open_files;
+    if (fh->next)
+        fh->next->prev = fh;
+    fs->open_files = fh;
+    pthread_mutex_unlock(&fs->lock);
+}
+
+static void fh_unregister(struct lp_fs *fs, struct lp_fh *fh)
+{
+    pthread_mutex_lock(&fs->lock);
+    if (fh->prev)
+        fh->prev->next = fh->next;
+    else
+        fs->open_files = fh->next;
+    if (fh->next)
+        fh->next->prev = fh->prev;
+    pthread_mutex_unlock(&fs->lock);
+}
+
 static void fh_free(struct lp_fh *fh)
 {
     if (fh->writable)
@@ -210,6 +235,12 @@ static void fh_free(struct lp_fh *fh)
     free(fh->snap);
     pthread_mutex_destroy(&fh->lock);
     free(fh);
+}
+
+static void fh_close(struct lp_fs *fs, struct lp_fh *fh)
+{
+    fh_unregister(fs, fh);
+    fh_free(fh);
 }
 
 static int fh_open(struct lp_fs *fs, fuse_ino_t ino, int flags, struct lp_fh **out)
@@ -244,6 +275,7 @@ static int fh_open(struct lp_fs *fs, fuse_ino_t ino, int flags, struct lp_fh **o
             return rc;
         }
     }
+    fh_register(fs, fh);
     *out = fh;
     return 0;
 }
@@ -262,7 +294,7 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
     /* A reader's close has nothing to send: spare the kernel the FLUSH. */
     fi->noflush = (fi->flags & O_ACCMODE) == O_RDONLY;
     if (fuse_reply_open(req, fi) == -ENOENT)
-        fh_free(fh); /* the opener was interrupted */
+        fh_close(fs_of(req), fh); /* the opener was interrupted */
 }
 
 static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
@@ -308,7 +340,7 @@ static void op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
     struct lp_fh *fh = (struct lp_fh *)(uintptr_t)fi->fh;
     /* Nothing is sent here: every close already flushed, and the flush's
      * answer was the close's. A second attempt would send the same bytes twice. */
-    fh_free(fh);
+    fh_close(fs_of(req), fh);
     fuse_reply_err(req, 0);
 }
 
@@ -334,7 +366,7 @@ static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
     fi->fh = (uintptr_t)fh;
     fi->direct_io = 1;
     if (fuse_reply_create(req, &e, fi) == -ENOENT)
-        fh_free(fh);
+        fh_close(fs, fh);
 }
 
 /* ---- attributes ---- */
@@ -772,6 +804,11 @@ static const struct fuse_lowlevel_ops ops = {
 
 void lp_fs_cleanup(struct lp_fs *fs)
 {
+    while (fs->open_files) {
+        struct lp_fh *fh = fs->open_files;
+        fs->open_files = fh->next;
+        fh_free(fh);
+    }
     if (fs->root_snap)
         lp_dirents_free(fs->root_snap->ents, fs->root_snap->n);
     free(fs->root_snap);

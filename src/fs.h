@@ -12,6 +12,7 @@
 #include "tree.h"
 
 struct lp_dh;
+struct lp_fh;
 
 struct lp_fs {
     lp_tree *tree;
@@ -20,6 +21,7 @@ struct lp_fs {
     uint64_t root_version;
     bool no_opendir;         /* the kernel keeps listings without OPENDIR */
     struct lp_dh *root_snap; /* the root's listing for READDIRs without a handle */
+    struct lp_fh *open_files; /* freed at cleanup if their RELEASE never came */
     pthread_mutex_t lock;
 };
 
