@@ -10,7 +10,7 @@ struct lp_map_entry {
     struct lp_map_entry *next;
     uint64_t hash;
     uint64_t ikey;
-    char *skey;
+    const char *skey;
     void *value;
 };
 
@@ -48,20 +48,12 @@ void lp_map_init_u64(struct lp_map *m)
     map_init(m, 0);
 }
 
-void lp_map_init_str_borrowed(struct lp_map *m)
-{
-    map_init(m, 1);
-    m->borrowed = 1;
-}
-
 void lp_map_destroy(struct lp_map *m)
 {
     for (size_t i = 0; i < m->nbuckets; i++) {
         struct lp_map_entry *e = m->buckets[i];
         while (e) {
             struct lp_map_entry *next = e->next;
-            if (!m->borrowed)
-                free(e->skey);
             free(e);
             e = next;
         }
@@ -114,8 +106,7 @@ static int put(struct lp_map *m, uint64_t h, const char *skey, uint64_t ikey, vo
     struct lp_map_entry **pp = find(m, h, skey, ikey);
     if (pp && *pp) {
         (*pp)->value = value;
-        if (m->borrowed)
-            (*pp)->skey = (char *)skey; /* the new owner's copy of the key */
+        (*pp)->skey = skey; /* the new owner's copy of the key */
         return 0;
     }
     if (m->count >= m->nbuckets && grow(m) < 0)
@@ -123,12 +114,7 @@ static int put(struct lp_map *m, uint64_t h, const char *skey, uint64_t ikey, vo
     struct lp_map_entry *e = calloc(1, sizeof(*e));
     if (!e)
         return -1;
-    if (skey && m->borrowed) {
-        e->skey = (char *)skey;
-    } else if (skey && !(e->skey = strdup(skey))) {
-        free(e);
-        return -1;
-    }
+    e->skey = skey;
     e->hash = h;
     e->ikey = ikey;
     e->value = value;
@@ -153,8 +139,6 @@ static void *del(struct lp_map *m, uint64_t h, const char *skey, uint64_t ikey)
     struct lp_map_entry *e = *pp;
     void *value = e->value;
     *pp = e->next;
-    if (!m->borrowed)
-        free(e->skey);
     free(e);
     m->count--;
     return value;

@@ -1,7 +1,8 @@
 /* hashmap.h - two small chained hash maps: string -> pointer and uint64 -> pointer.
  *
- * The maps never own the values. lp_smap copies its keys (and frees them),
- * unless made with lp_map_init_str_borrowed;
+ * The maps never own the values, nor the string keys: the caller keeps each
+ * key alive and unchanged while it is in the map (an audience's own id and
+ * name serve as keys, so no copy of them is made);
  * not thread-safe: the caller's lock protects them.
  */
 #ifndef LEADPIPEFS_HASHMAP_H
@@ -16,15 +17,11 @@ struct lp_map {
     struct lp_map_entry **buckets;
     size_t nbuckets;
     size_t count;
-    int string_keys; /* 1: keys are strings (copied), 0: uint64 */
-    int borrowed;    /* string keys are the caller's: not copied, not freed */
+    int string_keys; /* 1: keys are strings (the caller's), 0: uint64 */
 };
 
 void lp_map_init_str(struct lp_map *m);
 void lp_map_init_u64(struct lp_map *m);
-/* String keys that stay owned by the caller, who keeps each alive and unchanged
- * while it is in the map (saves a copy of every id and name). */
-void lp_map_init_str_borrowed(struct lp_map *m);
 void lp_map_destroy(struct lp_map *m);
 
 /* Returns 0, or -1 on ENOMEM. Replaces the value of an existing key. */

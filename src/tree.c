@@ -299,7 +299,7 @@ static char *shown_name(const struct lp_aud *a, bool owner)
 void lp_assign_names(struct lp_tree *t)
 {
     struct lp_map owners;
-    lp_map_init_str_borrowed(&owners);
+    lp_map_init_str(&owners);
     for (struct lp_aud *a = t->live; a; a = a->next) {
         const char *key = a->rec.name ? a->rec.name : "";
         struct lp_aud *cur = lp_smap_get(&owners, key);
@@ -344,8 +344,8 @@ lp_tree *lp_tree_new(const struct lp_tree_options *opts)
     pthread_mutex_init(&t->lock, NULL);
     pthread_cond_init(&t->cond, NULL);
     lp_map_init_u64(&t->by_ino);
-    lp_map_init_str_borrowed(&t->by_id);
-    lp_map_init_str_borrowed(&t->by_name);
+    lp_map_init_str(&t->by_id);
+    lp_map_init_str(&t->by_name);
     t->root.ino = LP_INO_ROOT;
     t->root.kind = LP_KIND_ROOT;
     t->root.linked = true;
@@ -392,11 +392,6 @@ int lp_tree_load(lp_tree *t, struct lp_api_error *err)
     int rc = lp_sync_listing(t, true, err);
     pthread_mutex_unlock(&t->lock);
     return rc;
-}
-
-unsigned long lp_tree_api_requests(lp_tree *t)
-{
-    return lp_api_request_count(t->opts.api);
 }
 
 void lp_tree_counts(lp_tree *t, size_t *audiences, size_t *nodes)

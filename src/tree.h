@@ -69,8 +69,6 @@ void lp_tree_free(lp_tree *t);
 
 /* The first listing (start-up check). On failure *err says what the API answered. */
 int lp_tree_load(lp_tree *t, struct lp_api_error *err);
-/* Requests the API answered and HTTP exchanges tried, for statistics. */
-unsigned long lp_tree_api_requests(lp_tree *t);
 
 /* Fills st for the child `name` of `parent` and counts one kernel reference. */
 int lp_tree_lookup(lp_tree *t, lp_ino parent, const char *name, struct stat *st);
