@@ -568,6 +568,15 @@ static int take_audience(const char *method, const char *path, struct lp_http_re
     return rc != 0 ? -EIO : 0;
 }
 
+/* The path of one audience: *path malloc'd (caller frees). 0 or -errno. */
+static int id_path(const char *id, char **path, struct lp_api_error *err)
+{
+    if (!id || !*id)
+        return -error_local(err, ENOENT, "no audience id");
+    *path = audience_path(id);
+    return *path ? 0 : -error_local(err, ENOMEM, "out of memory");
+}
+
 int lp_api_get(lp_api *api, const char *id, struct lp_audience *out, struct lp_api_error *err)
 {
     struct lp_api_error local;
@@ -575,11 +584,10 @@ int lp_api_get(lp_api *api, const char *id, struct lp_audience *out, struct lp_a
 
     if (!err)
         err = &local;
-    if (!id || !*id)
-        return -error_local(err, ENOENT, "no audience id");
-    char *path = audience_path(id);
-    if (!path)
-        return -error_local(err, ENOMEM, "out of memory");
+    char *path = NULL;
+    int prc = id_path(id, &path, err);
+    if (prc != 0)
+        return prc;
     int rc = call(api, "GET", path, NULL, &resp, err);
     if (rc == 0)
         rc = take_audience("GET", path, &resp, out, err);
@@ -638,11 +646,10 @@ int lp_api_update(lp_api *api, const char *id, const char *name, const char *sta
 
     if (!err)
         err = &local;
-    if (!id || !*id)
-        return -error_local(err, ENOENT, "no audience id");
-    char *path = audience_path(id);
-    if (!path)
-        return -error_local(err, ENOMEM, "out of memory");
+    char *path = NULL;
+    int prc = id_path(id, &path, err);
+    if (prc != 0)
+        return prc;
     int rc = send_audience(api, "PATCH", path, id, name, status, config, out, err);
     free(path);
     return rc;
@@ -656,11 +663,10 @@ int lp_api_delete(lp_api *api, const char *id, struct lp_api_error *err)
 
     if (!err)
         err = &local;
-    if (!id || !*id)
-        return -error_local(err, ENOENT, "no audience id");
-    char *path = audience_path(id);
-    if (!path)
-        return -error_local(err, ENOMEM, "out of memory");
+    char *path = NULL;
+    int prc = id_path(id, &path, err);
+    if (prc != 0)
+        return prc;
     int rc = call(api, "DELETE", path, NULL, &resp, err);
     if (rc == 0) {
         /* 404 here: an earlier try went through, the audience is gone. */
