@@ -1,16 +1,16 @@
-/* hashmap.c - chained hash maps used by the inode cache (ino, id and name indexes).
- * FNV-1a for strings, a 64-bit mixer for integers; the table doubles at load 1.
+/* hashmap.c - open-addressing hash maps used by the inode cache (ino, id and
+ * name indexes): linear probing, at most 3/4 full, deletion by shifting the
+ * following entries back (no tombstones, so lookups never slow down).
+ * FNV-1a for strings, a 64-bit mixer for integers.
  */
 #include "hashmap.h"
 
 #include <stdlib.h>
 #include <string.h>
 
-struct lp_map_entry {
-    struct lp_map_entry *next;
-    uint64_t hash;
-    uint64_t ikey;
-    const char *skey;
+/* key: the integer, or the caller's string pointer; value NULL: free slot. */
+struct lp_map_slot {
+    uint64_t key;
     void *value;
 };
 
@@ -32,6 +32,21 @@ static uint64_t hash_u64(uint64_t x)
     return x;
 }
 
+static const char *skey_of(uint64_t key)
+{
+    return (const char *)(uintptr_t)key;
+}
+
+static uint64_t hash_key(const struct lp_map *m, uint64_t key)
+{
+    return m->string_keys ? hash_str(skey_of(key)) : hash_u64(key);
+}
+
+static int same_key(const struct lp_map *m, uint64_t a, uint64_t b)
+{
+    return m->string_keys ? strcmp(skey_of(a), skey_of(b)) == 0 : a == b;
+}
+
 static void map_init(struct lp_map *m, int string_keys)
 {
     memset(m, 0, sizeof(*m));
@@ -50,133 +65,120 @@ void lp_map_init_u64(struct lp_map *m)
 
 void lp_map_destroy(struct lp_map *m)
 {
-    for (size_t i = 0; i < m->nbuckets; i++) {
-        struct lp_map_entry *e = m->buckets[i];
-        while (e) {
-            struct lp_map_entry *next = e->next;
-            free(e);
-            e = next;
-        }
-    }
-    free(m->buckets);
-    m->buckets = NULL;
-    m->nbuckets = m->count = 0;
+    free(m->slots);
+    m->slots = NULL;
+    m->nslots = m->count = 0;
+}
+
+/* The slot holding key, or the free slot where it would go; n must be > 0. */
+static size_t probe(const struct lp_map *m, uint64_t h, uint64_t key)
+{
+    size_t mask = m->nslots - 1;
+    size_t i = h & mask;
+    while (m->slots[i].value && !same_key(m, m->slots[i].key, key))
+        i = (i + 1) & mask;
+    return i;
 }
 
 static int grow(struct lp_map *m)
 {
-    size_t n = m->nbuckets ? m->nbuckets * 2 : 64;
-    struct lp_map_entry **b = calloc(n, sizeof(*b));
-    if (!b)
+    size_t n = m->nslots ? m->nslots * 2 : 64;
+    struct lp_map_slot *old = m->slots;
+    size_t nold = m->nslots;
+    m->slots = calloc(n, sizeof(*m->slots));
+    if (!m->slots) {
+        m->slots = old;
         return -1;
-    for (size_t i = 0; i < m->nbuckets; i++) {
-        struct lp_map_entry *e = m->buckets[i];
-        while (e) {
-            struct lp_map_entry *next = e->next;
-            e->next = b[e->hash & (n - 1)];
-            b[e->hash & (n - 1)] = e;
-            e = next;
-        }
     }
-    free(m->buckets);
-    m->buckets = b;
-    m->nbuckets = n;
+    m->nslots = n;
+    for (size_t i = 0; i < nold; i++)
+        if (old[i].value)
+            m->slots[probe(m, hash_key(m, old[i].key), old[i].key)] = old[i];
+    free(old);
     return 0;
 }
 
-/* Finds the link pointing at the entry for the key (or at the NULL ending its chain). */
-static struct lp_map_entry **find(const struct lp_map *m, uint64_t h, const char *skey,
-                                  uint64_t ikey)
+static int put(struct lp_map *m, uint64_t h, uint64_t key, void *value)
 {
-    if (!m->nbuckets)
-        return NULL;
-    struct lp_map_entry **pp = &m->buckets[h & (m->nbuckets - 1)];
-    for (; *pp; pp = &(*pp)->next) {
-        struct lp_map_entry *e = *pp;
-        if (e->hash != h)
-            continue;
-        if (m->string_keys ? strcmp(e->skey, skey) == 0 : e->ikey == ikey)
-            return pp;
-    }
-    return pp;
-}
-
-static int put(struct lp_map *m, uint64_t h, const char *skey, uint64_t ikey, void *value)
-{
-    struct lp_map_entry **pp = find(m, h, skey, ikey);
-    if (pp && *pp) {
-        (*pp)->value = value;
-        (*pp)->skey = skey; /* the new owner's copy of the key */
-        return 0;
-    }
-    if (m->count >= m->nbuckets && grow(m) < 0)
+    if (!value)
         return -1;
-    struct lp_map_entry *e = calloc(1, sizeof(*e));
-    if (!e)
+    if ((m->count + 1) * 4 > m->nslots * 3 && grow(m) < 0)
         return -1;
-    e->skey = skey;
-    e->hash = h;
-    e->ikey = ikey;
-    e->value = value;
-    size_t i = h & (m->nbuckets - 1);
-    e->next = m->buckets[i];
-    m->buckets[i] = e;
-    m->count++;
+    struct lp_map_slot *s = &m->slots[probe(m, h, key)];
+    if (!s->value)
+        m->count++;
+    s->key = key; /* a string key: the new owner's copy */
+    s->value = value;
     return 0;
 }
 
-static void *get(const struct lp_map *m, uint64_t h, const char *skey, uint64_t ikey)
+static void *get(const struct lp_map *m, uint64_t h, uint64_t key)
 {
-    struct lp_map_entry **pp = find(m, h, skey, ikey);
-    return pp && *pp ? (*pp)->value : NULL;
+    return m->nslots ? m->slots[probe(m, h, key)].value : NULL;
 }
 
-static void *del(struct lp_map *m, uint64_t h, const char *skey, uint64_t ikey)
+/* Is home, the slot an entry hashes to, cyclically within (hole, at]? Then the
+ * entry at `at` can stay; otherwise it must move back into the hole. */
+static int stays(size_t hole, size_t at, size_t home)
 {
-    struct lp_map_entry **pp = find(m, h, skey, ikey);
-    if (!pp || !*pp)
+    return hole <= at ? hole < home && home <= at : hole < home || home <= at;
+}
+
+static void *del(struct lp_map *m, uint64_t h, uint64_t key)
+{
+    if (!m->nslots)
         return NULL;
-    struct lp_map_entry *e = *pp;
-    void *value = e->value;
-    *pp = e->next;
-    free(e);
+    size_t mask = m->nslots - 1;
+    size_t hole = probe(m, h, key);
+    void *value = m->slots[hole].value;
+    if (!value)
+        return NULL;
+    m->slots[hole].value = NULL;
     m->count--;
+    for (size_t at = (hole + 1) & mask; m->slots[at].value; at = (at + 1) & mask) {
+        size_t home = hash_key(m, m->slots[at].key) & mask;
+        if (stays(hole, at, home))
+            continue;
+        m->slots[hole] = m->slots[at];
+        m->slots[at].value = NULL;
+        hole = at;
+    }
     return value;
 }
 
 int lp_smap_put(struct lp_map *m, const char *key, void *value)
 {
-    return put(m, hash_str(key), key, 0, value);
+    return put(m, hash_str(key), (uint64_t)(uintptr_t)key, value);
 }
 
 void *lp_smap_get(const struct lp_map *m, const char *key)
 {
-    return get(m, hash_str(key), key, 0);
+    return get(m, hash_str(key), (uint64_t)(uintptr_t)key);
 }
 
 void *lp_smap_del(struct lp_map *m, const char *key)
 {
-    return del(m, hash_str(key), key, 0);
+    return del(m, hash_str(key), (uint64_t)(uintptr_t)key);
 }
 
 int lp_imap_put(struct lp_map *m, uint64_t key, void *value)
 {
-    return put(m, hash_u64(key), NULL, key, value);
+    return put(m, hash_u64(key), key, value);
 }
 
 void *lp_imap_get(const struct lp_map *m, uint64_t key)
 {
-    return get(m, hash_u64(key), NULL, key);
+    return get(m, hash_u64(key), key);
 }
 
 void *lp_imap_del(struct lp_map *m, uint64_t key)
 {
-    return del(m, hash_u64(key), NULL, key);
+    return del(m, hash_u64(key), key);
 }
 
 void lp_map_foreach(const struct lp_map *m, void (*fn)(void *value, void *ctx), void *ctx)
 {
-    for (size_t i = 0; i < m->nbuckets; i++)
-        for (struct lp_map_entry *e = m->buckets[i]; e; e = e->next)
-            fn(e->value, ctx);
+    for (size_t i = 0; i < m->nslots; i++)
+        if (m->slots[i].value)
+            fn(m->slots[i].value, ctx);
 }

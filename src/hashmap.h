@@ -1,9 +1,11 @@
-/* hashmap.h - two small chained hash maps: string -> pointer and uint64 -> pointer.
+/* hashmap.h - two small open-addressing hash maps: string -> pointer and
+ * uint64 -> pointer, 16 bytes a slot and no allocation per entry (there are
+ * three indexes per audience, so the per-entry cost is the cache's size).
  *
  * The maps never own the values, nor the string keys: the caller keeps each
  * key alive and unchanged while it is in the map (an audience's own id and
- * name serve as keys, so no copy of them is made);
- * not thread-safe: the caller's lock protects them.
+ * name serve as keys, so no copy of them is made). Values must not be NULL
+ * (NULL marks a free slot). Not thread-safe: the caller's lock protects them.
  */
 #ifndef LEADPIPEFS_HASHMAP_H
 #define LEADPIPEFS_HASHMAP_H
@@ -11,11 +13,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
-struct lp_map_entry;
+struct lp_map_slot;
 
 struct lp_map {
-    struct lp_map_entry **buckets;
-    size_t nbuckets;
+    struct lp_map_slot *slots;
+    size_t nslots; /* 0 or a power of two */
     size_t count;
     int string_keys; /* 1: keys are strings (the caller's), 0: uint64 */
 };
@@ -24,7 +26,7 @@ void lp_map_init_str(struct lp_map *m);
 void lp_map_init_u64(struct lp_map *m);
 void lp_map_destroy(struct lp_map *m);
 
-/* Returns 0, or -1 on ENOMEM. Replaces the value of an existing key. */
+/* Returns 0, or -1 on ENOMEM (or a NULL value). Replaces the value of an existing key. */
 int lp_smap_put(struct lp_map *m, const char *key, void *value);
 void *lp_smap_get(const struct lp_map *m, const char *key);
 /* Removes key; returns its value or NULL. */

@@ -146,6 +146,13 @@ static char *sb_finish(struct sbuf *b)
     }
     if (!b->p)
         return strdup("");
+    /* Names and configs are kept for the mount's life: give back the slack of
+     * the doubling (a short name would otherwise hold 128 bytes). */
+    if (b->cap - b->len > 32) {
+        char *fit = realloc(b->p, b->len + 1);
+        if (fit)
+            b->p = fit;
+    }
     return b->p;
 }
 

@@ -294,6 +294,28 @@ def test_xattrs_give_id_and_timestamps(emu, mount_factory):
     assert not [x for x in emu.log() if x["method"] != "GET"]
 
 
+def test_acls_and_labels_not_supported_so_ls_asks_once(emu, mount_factory, tmp_path):
+    """ls -l asks for an ACL and an SELinux label of every file unless the file
+    system says it supports none: then it asks once for the whole device."""
+    emu.reset(seed=40)
+    m = mount_factory()
+    first = os.path.join(m.path, "Audience 00001")
+    for name in ("security.selinux", "system.posix_acl_access", "trusted.x"):
+        rc, _, err = xattr(first, name)
+        assert rc != 0 and "Operation not supported" in err, (name, err)
+    trace = str(tmp_path / "ls.trace")
+    r = run("strace", "-f", "-o", trace, "-e", "trace=getxattr,lgetxattr", "ls", "-l", m.path)
+    assert r.returncode == 0, r.stderr
+    assert len(r.stdout.splitlines()) == 41  # "total" and 40 audiences
+    assert "+" not in "".join(ln.split()[0] for ln in r.stdout.splitlines()[1:])
+    with open(trace) as f:
+        asked = [ln for ln in f if "xattr(" in ln]
+    assert 1 <= len(asked) <= 4, asked
+    r = run("cp", "-a", first, str(tmp_path / "copy"))  # copying ACLs: none, no error
+    assert r.returncode == 0, r.stderr
+    assert sorted(os.listdir(tmp_path / "copy")) == ["config.json", "size", "status"]
+
+
 def test_directory_mtime_is_updated_at(emu, mount_factory):
     emu.reset(sample=True)
     state = emu.state()
@@ -397,6 +419,29 @@ def test_changes_made_elsewhere_show_within_cache_timeout(emu, mount_factory):
     d = os.path.join(m.path, "Fresh audience")
     assert read_tool(d + "/status") == "draft\n"
     assert json.loads(read_tool(d + "/config.json"))["topicIds"] == [117805]
+
+
+def test_status_grown_elsewhere_is_read_whole_while_kernel_holds_old_size(emu, mount_factory):
+    """The kernel keeps a file's size for cache_timeout; when the daemon's
+    refresh finds longer content before that, cat must still print all of it
+    (the page cache would cut it at the size the kernel holds)."""
+    emu.reset(seed=3)
+    a = emu.state()[0]
+    emu.control("PATCH", "/_emu/audiences/" + a["id"], {"status": "draft"})
+    m = mount_factory("cache_timeout=2")
+    status = os.path.join(m.path, a["name"], "status")
+    size = os.path.join(m.path, a["name"], "size")
+    mounted = time.monotonic()
+    time.sleep(1.2)  # the listing is 1.2 s old; the kernel learns the sizes now
+    assert read_tool(status) == "draft\n"
+    assert read_tool(size) == "%d\n" % a["audienceSize"]
+    emu.control("PATCH", "/_emu/audiences/" + a["id"],
+                {"status": "paused", "audienceSize": 123456789})
+    time.sleep(max(0, 2.3 - (time.monotonic() - mounted)))
+    # The listing is stale (> 2 s), the kernel's sizes are not (< 2 s old).
+    assert read_tool(status) == "paused\n"
+    assert read_tool(size) == "123456789\n"
+    assert run("stat", "-c", "%s", status).stdout == "7\n"
 
 
 # ---------------------------------------------------------------- tar and cp
