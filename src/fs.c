@@ -28,7 +28,6 @@ struct lp_fh {
     pthread_mutex_t lock; /* writes on one descriptor may come from several threads */
     char *snap;           /* what a reader sees: the content at open */
     size_t snap_len;
-    bool size_told; /* snap_len is the size the kernel was last given */
     bool writable;
     struct lp_wbuf wb;         /* config.json/status opened for writing */
     struct lp_fh *prev, *next; /* every open file, so none outlives the session */
@@ -263,7 +262,7 @@ static int fh_open(struct lp_fs *fs, fuse_ino_t ino, int flags, struct lp_fh **o
     fh->kind = kind;
     pthread_mutex_init(&fh->lock, NULL);
     if (kind != LP_KIND_SCRATCH) {
-        rc = lp_tree_content(fs->tree, ino, &fh->snap, &fh->snap_len, &fh->size_told);
+        rc = lp_tree_content(fs->tree, ino, &fh->snap, &fh->snap_len);
         if (rc == 0 && writing) {
             fh->writable = true;
             rc = lp_wbuf_init(&fh->wb, kind == LP_KIND_CONFIG ? LP_WBUF_CONFIG : LP_WBUF_STATUS,
@@ -290,12 +289,11 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
         return;
     }
     fi->fh = (uintptr_t)fh;
-    /* A reader whose snapshot has the size the kernel believes may go through
-     * the page cache: the kernel then knows where the file ends and spares the
-     * read that only finds EOF (cat of 200 small files: 200 fewer requests).
-     * Otherwise reads bypass the cache, so a stale size never cuts or pads what
-     * the snapshot holds. keep_cache stays off: every open reads afresh. */
-    fi->direct_io = fh->writable || !fh->size_told;
+    /* Reads bypass the page cache even where the kernel's size looks right: a
+     * cached read shorter than the size the kernel holds shrinks that size, so
+     * a reader still holding an older, shorter snapshot would cut a newer one
+     * for the next reader (the soak caught "paused" without its newline). */
+    fi->direct_io = 1;
     fi->keep_cache = 0;
     /* A reader's close has nothing to send: spare the kernel the FLUSH. */
     fi->noflush = (fi->flags & O_ACCMODE) == O_RDONLY;

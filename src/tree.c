@@ -42,7 +42,6 @@ static struct lp_node *node_new(struct lp_tree *t, enum lp_kind kind, struct lp_
     n->kind = kind;
     n->aud = a;
     n->linked = true;
-    n->told_size = -1;
     if (lp_imap_put(&t->by_ino, n->ino, n) < 0) {
         free(n);
         return NULL;
@@ -470,15 +469,6 @@ static void fill_stat(struct lp_tree *t, struct lp_node *n, struct stat *st)
     st->st_blocks = (blkcnt_t)((st->st_size + 511) / 512);
 }
 
-/* fill_stat for attributes that go to the kernel: remembers the size it will
- * believe, so that lp_tree_content can tell whether a snapshot matches it. */
-static void tell_stat(struct lp_tree *t, struct lp_node *n, struct stat *st)
-{
-    fill_stat(t, n, st);
-    if (S_ISREG(st->st_mode))
-        n->told_size = st->st_size;
-}
-
 static struct lp_node *file_node(struct lp_tree *t, struct lp_aud *a, enum lp_kind kind)
 {
     struct lp_node **slot = kind == LP_KIND_CONFIG   ? &a->config
@@ -571,7 +561,7 @@ static int lookup(lp_tree *t, lp_ino parent, const char *name, bool fetch, struc
     int rc = child(t, parent, name, fetch, &n);
     if (rc == 0) {
         n->nlookup++;
-        tell_stat(t, n, st);
+        fill_stat(t, n, st);
     }
     pthread_mutex_unlock(&t->lock);
     return rc;
@@ -611,7 +601,7 @@ int lp_tree_getattr(lp_tree *t, lp_ino ino, struct stat *st)
         rc = lp_sync_config(t, n->aud);
     n = lp_node_get(t, ino); /* the fetch may have dropped the lock */
     if (rc == 0 && n)
-        tell_stat(t, n, st);
+        fill_stat(t, n, st);
     else if (rc == 0)
         rc = -ENOENT;
     pthread_mutex_unlock(&t->lock);
@@ -749,7 +739,7 @@ static int dup_text(const char *text, size_t len, char **data, size_t *out_len)
     return 0;
 }
 
-int lp_tree_content(lp_tree *t, lp_ino ino, char **data, size_t *len, bool *size_told)
+int lp_tree_content(lp_tree *t, lp_ino ino, char **data, size_t *len)
 {
     pthread_mutex_lock(&t->lock);
     lp_sync_listing(t, false, NULL);
@@ -787,8 +777,6 @@ int lp_tree_content(lp_tree *t, lp_ino ino, char **data, size_t *len, bool *size
             rc = -EISDIR;
         }
     }
-    if (size_told)
-        *size_told = rc == 0 && n->told_size >= 0 && (size_t)n->told_size == *len;
     pthread_mutex_unlock(&t->lock);
     return rc;
 }
@@ -839,7 +827,7 @@ int lp_tree_create(lp_tree *t, lp_ino parent, const char *name, mode_t mode, uid
     int rc = scratch_new(t, parent, name, LP_KIND_SCRATCH, mode, uid, gid, &n);
     if (rc == 0) {
         n->nlookup++;
-        tell_stat(t, n, st);
+        fill_stat(t, n, st);
     }
     pthread_mutex_unlock(&t->lock);
     return rc;
@@ -996,7 +984,7 @@ int lp_tree_setattr(lp_tree *t, lp_ino ino, int valid, const struct stat *in, st
     /* Mode, owner and times of the audience's own files are not stored: accept
      * them (touch, vim's fchmod) and change nothing. */
     if (rc == 0)
-        tell_stat(t, n, out);
+        fill_stat(t, n, out);
     pthread_mutex_unlock(&t->lock);
     return rc;
 }

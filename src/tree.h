@@ -95,10 +95,8 @@ void lp_dirents_free(struct lp_dirent *ents, size_t n);
 int lp_tree_dir_version(lp_tree *t, lp_ino dir, uint64_t *version);
 
 /* A file's whole content as of now, for a reader (config.json is fetched when
- * not cached or stale). *data is malloc'd; caller frees. *size_told (may be
- * NULL) says whether the last attributes given for ino carried exactly *len
- * as the size: only then may the kernel serve reads from its page cache. */
-int lp_tree_content(lp_tree *t, lp_ino ino, char **data, size_t *len, bool *size_told);
+ * not cached or stale). *data is malloc'd; caller frees. */
+int lp_tree_content(lp_tree *t, lp_ino ino, char **data, size_t *len);
 
 /* Scratch files: create (counts a kernel reference), read, write, resize, unlink. */
 int lp_tree_create(lp_tree *t, lp_ino parent, const char *name, mode_t mode, uid_t uid, gid_t gid,

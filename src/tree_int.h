@@ -32,7 +32,6 @@ struct lp_node {
     uint64_t nlookup;           /* references the kernel holds */
     struct lp_aud *aud;         /* owning audience; NULL for the root */
     bool linked;                /* reachable by a name */
-    off_t told_size;            /* file size in the last attributes given out; -1: none */
     struct lp_scratch *scratch; /* SCRATCH and SYMLINK only */
 };
 
