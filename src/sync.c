@@ -64,10 +64,8 @@ bool lp_sync_apply(struct lp_tree *t, struct lp_aud *a, struct lp_audience *got)
         /* Changed elsewhere since we fetched it: the config may be new too. */
         a->config_time = 0;
     }
-    if (changed) {
-        lp_aud_set_times(a);
+    if (changed)
         lp_notify_aud(t, a);
-    }
     return name_changed;
 }
 

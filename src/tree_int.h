@@ -26,13 +26,14 @@ struct lp_scratch {
     struct lp_scratch *next;
 };
 
+/* Fields ordered largest first: 40 bytes, one 48-byte heap chunk instead of 64. */
 struct lp_node {
     lp_ino ino;
-    enum lp_kind kind;
     uint64_t nlookup;           /* references the kernel holds */
     struct lp_aud *aud;         /* owning audience; NULL for the root */
-    bool linked;                /* reachable by a name */
     struct lp_scratch *scratch; /* SCRATCH and SYMLINK only */
+    enum lp_kind kind;
+    bool linked; /* reachable by a name */
 };
 
 struct lp_aud {
@@ -49,7 +50,6 @@ struct lp_aud {
     int config_err;         /* that failure's errno */
     char *config_text;      /* pretty config.json, made from rec.config on demand */
     char *last_error;
-    struct timespec mtime; /* updatedAt, else createdAt */
     struct lp_node *dir, *config, *status, *size;
     struct lp_scratch *scratch;
     unsigned nodes;             /* nodes pointing here; a gone audience is freed at 0 */
@@ -101,7 +101,6 @@ struct lp_aud *lp_aud_new(struct lp_tree *t, struct lp_audience *rec);
 void lp_aud_remove(struct lp_tree *t, struct lp_aud *a);
 /* Drops a pin (sync.c holds one across each API call); frees a gone audience at 0. */
 void lp_aud_unpin(struct lp_tree *t, struct lp_aud *a);
-void lp_aud_set_times(struct lp_aud *a);
 void lp_assign_names(struct lp_tree *t);
 void lp_notify_node(struct lp_tree *t, struct lp_node *n);
 void lp_notify_aud(struct lp_tree *t, struct lp_aud *a);

@@ -6,7 +6,11 @@
  * kernel's FUSE round trips alone cost on this machine; tests/bench/run sets
  * leadpipefs's figure (2) beside it. Not part of leadpipefs; not installed.
  *
- *   floorfs N MOUNTPOINT     (stays in the foreground; fusermount3 -u ends it)
+ *   floorfs N MOUNTPOINT [direct]   (stays in the foreground; fusermount3 -u ends it)
+ *
+ * Reads go through the page cache (one READ per file: the floor of all), or
+ * with "direct" bypass it as leadpipefs's must (whose content can change under
+ * a reader): then a second READ finds the end of each file.
  */
 #define FUSE_USE_VERSION 312
 
@@ -19,6 +23,7 @@
 
 /* Inodes: 1 the root; 2 + 3i directory i, 3 + 3i its size, 4 + 3i its status. */
 static unsigned long ndirs;
+static int direct_io;
 static const double forever = 1e6; /* nothing ever changes: cache everything */
 
 static int dir_index(const char *name, unsigned long *i)
@@ -116,6 +121,7 @@ static void op_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t of
 static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
     (void)ino;
+    fi->direct_io = direct_io;
     fi->keep_cache = 0; /* as leadpipefs: every open reads afresh */
     fi->noflush = 1;
     fuse_reply_open(req, fi);
@@ -148,11 +154,12 @@ static const struct fuse_lowlevel_ops ops = {
 
 int main(int argc, char **argv)
 {
-    if (argc != 3) {
-        fprintf(stderr, "usage: %s N MOUNTPOINT\n", argv[0]);
+    if (argc < 3 || argc > 4 || (argc == 4 && strcmp(argv[3], "direct") != 0)) {
+        fprintf(stderr, "usage: %s N MOUNTPOINT [direct]\n", argv[0]);
         return 2;
     }
     ndirs = strtoul(argv[1], NULL, 10);
+    direct_io = argc == 4;
     char opt_o[] = "-o", opts[] = "fsname=floorfs,default_permissions";
     char *fargv[] = {argv[0], opt_o, opts, NULL};
     struct fuse_args args = FUSE_ARGS_INIT(3, fargv);
