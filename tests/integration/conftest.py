@@ -8,7 +8,6 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 import tempfile
 import time
 import urllib.request
@@ -229,6 +228,27 @@ def restart_emulator(emu, state=None, timeout=15):
 def full_state(emu):
     """The whole /_emu/state answer (audiences and slots), for restart_emulator."""
     return emu.control("GET", "/_emu/state")
+
+
+def write_errno(path, data, flags=os.O_WRONLY | os.O_TRUNC):
+    """open, write all of data (one write(2) where it fits, the way echo >, cp
+    and tee do it), close; returns 0 or the first errno of open, write or close."""
+    try:
+        fd = os.open(path, flags)
+    except OSError as e:
+        return e.errno
+    err = 0
+    try:
+        while data:
+            n = os.write(fd, data)
+            data = data[n:]
+    except OSError as e:
+        err = e.errno
+    try:
+        os.close(fd)
+    except OSError as e:
+        err = err or e.errno
+    return err
 
 
 def daemon_fds(pid):

@@ -31,7 +31,7 @@ import time
 import pytest
 
 from conftest import (BINARY, KEY, full_state, kill_emulator, reap_dead_mount,
-                      restart_emulator)
+                      restart_emulator, write_errno)
 
 TIMEOUT = 2
 TRIES = 3
@@ -576,24 +576,6 @@ def test_audience_deleted_elsewhere_while_config_open(world):
 
 
 # ---------------------------------------------------------------- bad input
-
-
-def write_errno(path, data, flags=os.O_WRONLY | os.O_TRUNC):
-    """Writes data in one write(2) where it fits (the way cp and tee do it)
-    and closes; returns 0 or the first errno of write or close."""
-    fd = os.open(path, flags)
-    err = 0
-    try:
-        while data:
-            n = os.write(fd, data)
-            data = data[n:]
-    except OSError as e:
-        err = e.errno
-    try:
-        os.close(fd)
-    except OSError as e:
-        err = err or e.errno
-    return err
 
 
 def deep(levels):

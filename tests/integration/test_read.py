@@ -12,8 +12,6 @@ import tarfile
 import threading
 import time
 
-import pytest
-
 ESC, SLASH, EMPTY, DOT, SWUNG = "\u201b", "\u2215", "\u2205", "\u2024", "\u2053"
 LIST = "/v1/intent/audiences"
 

@@ -23,7 +23,7 @@ import subprocess
 import threading
 import time
 
-from conftest import BINARY, daemon_fds, daemon_rss_kib, reap_dead_mount
+from conftest import BINARY, daemon_fds, daemon_rss_kib, reap_dead_mount, write_errno
 
 SEED_AUDIENCES = 40
 PROCS = 4
@@ -45,25 +45,6 @@ WORDS = ("draft", "active", "paused")
 
 
 # ---------------------------------------------------------------- one worker
-
-
-def write_file(path, data):
-    """open(O_WRONLY|O_TRUNC), one write, close -- what echo > and cp do.
-    Returns 0 or the first errno."""
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_TRUNC)
-    except OSError as e:
-        return e.errno
-    err = 0
-    try:
-        os.write(fd, data)
-    except OSError as e:
-        err = e.errno
-    try:
-        os.close(fd)
-    except OSError as e:
-        err = err or e.errno
-    return err
 
 
 def read_file(path):
@@ -148,7 +129,7 @@ class Worker:
         if self.rng.random() < 0.1:
             err = tool_write('echo %s > "$M/%s/status"' % (word, name), self.env)
         else:
-            err = write_file(path, (word + "\n").encode())
+            err = write_errno(path, (word + "\n").encode())
         if err:
             return self.fail("echo %s > %s/status" % (word, name), err)
         self.state[name][0] = word
@@ -165,7 +146,7 @@ class Worker:
             err = tool_write('cp "%s" "$M/%s/config.json"' % (src, name), self.env)
             os.unlink(src)
         else:
-            err = write_file(os.path.join(self.m, name, "config.json"), data)
+            err = write_errno(os.path.join(self.m, name, "config.json"), data)
         if err:
             return self.fail("cp > %s/config.json" % name, err)
         self.state[name][1] = cfg
@@ -180,7 +161,7 @@ class Worker:
         except OSError as e:
             return self.fail("mkdir " + name, e.errno)
         cfg = self.random_config()
-        post_err = write_file(os.path.join(path, "config.json"), json.dumps(cfg).encode())
+        post_err = write_errno(os.path.join(path, "config.json"), json.dumps(cfg).encode())
         if not post_err:
             self.created[name] = cfg
         try:

@@ -101,6 +101,16 @@ def patch(aud, body):
     return ("PATCH", aud.path, body, 200)
 
 
+def assert_config_saved_once(aud, want):
+    """One PATCH carried want, the API holds it, and config.json shows it with
+    no request; returns the bytes cat showed."""
+    assert_requests(aud.emu, [patch(aud, {"config": want})])
+    assert aud.api()["config"] == want
+    [data] = assert_no_request_when_reading(aud, aud.cfg)
+    assert data.endswith(b"\n") and json.loads(data) == want
+    return data
+
+
 def config_on_disk(aud):
     data = read(aud.cfg)
     assert data.endswith(b"\n")
@@ -239,10 +249,8 @@ def test_sed_in_place(aud):
     r = aud.sh("""sed -i -E 's/("minScore": *)[0-9]+/\\180/' "$D/config.json" """)
     assert (r.returncode, r.stderr) == (0, "")
     want = cfg_json(minScore=80)
-    assert_requests(aud.emu, [patch(aud, {"config": want})])
-    assert aud.api()["config"] == want
-    [data] = assert_no_request_when_reading(aud, aud.cfg)
-    assert b'"minScore": 80,' in data and json.loads(data) == want
+    data = assert_config_saved_once(aud, want)
+    assert b'"minScore": 80,' in data
     assert dir_entries(aud.dir) == FILES
 
 
@@ -250,10 +258,7 @@ def test_perl_in_place(aud):
     r = aud.sh("""perl -pi -e 's/70/80/' "$D/config.json" """)
     assert (r.returncode, r.stderr) == (0, "")
     want = cfg_json(minScore=80)
-    assert_requests(aud.emu, [patch(aud, {"config": want})])
-    assert aud.api()["config"] == want
-    [data] = assert_no_request_when_reading(aud, aud.cfg)
-    assert json.loads(data) == want
+    assert_config_saved_once(aud, want)
     assert dir_entries(aud.dir) == FILES
 
 
@@ -265,10 +270,8 @@ def test_jq_then_cp(aud, tmp_path):
                env={"OUT": out})
     assert (r.returncode, r.stderr) == (0, "")
     want = cfg_json(minScore=85)
-    assert_requests(aud.emu, [patch(aud, {"config": want})])
-    assert aud.api()["config"] == want
-    [data] = assert_no_request_when_reading(aud, aud.cfg)
-    assert b'\n  "minScore": 85,\n' in data and json.loads(data) == want
+    data = assert_config_saved_once(aud, want)
+    assert b'\n  "minScore": 85,\n' in data
 
 
 def test_bash_builtin_echo_sees_the_answer(aud):
@@ -472,10 +475,7 @@ VIM_VARIANTS = {
 def test_vim(aud, tmp_path, variant):
     trace = strace_vim(aud, tmp_path, VIM_VARIANTS[variant], "%s/70/80/\nwq\n")
     want = cfg_json(minScore=80)
-    assert_requests(aud.emu, [patch(aud, {"config": want})])
-    assert aud.api()["config"] == want
-    [data] = assert_no_request_when_reading(aud, aud.cfg)
-    assert json.loads(data) == want
+    assert_config_saved_once(aud, want)
     assert dir_entries(aud.dir) == FILES
 
     renamed = traced(trace, r'rename\("config\.json", "config\.json~"\)\s*= 0')
@@ -560,8 +560,7 @@ def test_vim_interactive_with_the_system_defaults(aud, tmp_path):
     finally:
         t.close()
     want = cfg_json(minScore=80)
-    assert_requests(aud.emu, [patch(aud, {"config": want})])
-    assert config_on_disk(aud) == want
+    assert_config_saved_once(aud, want)
     assert dir_entries(aud.dir) == FILES
 
 
@@ -587,8 +586,7 @@ def test_nano(aud, tmp_path):
     finally:
         t.close()
     want = cfg_json(minScore=80)
-    assert_requests(aud.emu, [patch(aud, {"config": want})])
-    assert config_on_disk(aud) == want
+    assert_config_saved_once(aud, want)
     assert dir_entries(aud.dir) == FILES
 
 
