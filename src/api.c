@@ -84,6 +84,11 @@ void lp_api_free(lp_api *api)
     free(api);
 }
 
+void lp_api_thread_cleanup(void)
+{
+    lp_http_thread_cleanup();
+}
+
 unsigned long lp_api_request_count(lp_api *api)
 {
     return api ? atomic_load(&api->requests) : 0;

@@ -55,6 +55,10 @@ int lp_api_update(lp_api *api, const char *id, const char *name, const char *sta
 /* DELETE; a 404 on a retry (the first try went through) counts as success. */
 int lp_api_delete(lp_api *api, const char *id, struct lp_api_error *err);
 
+/* Frees the calling thread's connection handle (call before a worker thread
+ * that made requests exits). */
+void lp_api_thread_cleanup(void);
+
 /* Number of HTTP exchanges this client has attempted (for tests, -d stats). */
 unsigned long lp_api_request_count(lp_api *api);
 

@@ -1,4 +1,5 @@
-/* fs.c - FUSE low-level operations: each request becomes an inode-cache call.
+/* fs.c - FUSE low-level operations: each request becomes a call on the inode
+ * view (view.h), which dispatches it to the node's kind.
  *
  * Files are opened with direct I/O, so every read reaches us and `stat` size
  * always equals the bytes a read returns. config.json and status get a write
@@ -18,14 +19,14 @@
 #include <sys/statvfs.h>
 
 #include "log.h"
-#include "model.h"
 #include "wbuf.h"
 
 /* An open file. */
 struct lp_fh {
     lp_ino ino;
-    enum lp_kind kind;
-    pthread_mutex_t lock; /* writes on one descriptor may come from several threads */
+    enum lp_write_rule rule;
+    pthread_mutex_t lock; /* protects everything below: writes on one descriptor
+                           * may come from several threads */
     char *snap;           /* what a reader sees: the content at open */
     size_t snap_len;
     bool writable;
@@ -70,7 +71,7 @@ static void reply_entry(fuse_req_t req, int rc, const struct stat *st)
 static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
     struct stat st;
-    int rc = lp_tree_lookup(fs_of(req)->tree, parent, name, &st);
+    int rc = lp_view_lookup(fs_of(req)->view, parent, name, true, &st);
     if (rc == -ENOENT) {
         /* A negative entry that is not cached: new audiences show at once. */
         struct fuse_entry_param e;
@@ -83,40 +84,58 @@ static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 
 static void op_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup)
 {
-    lp_tree_forget(fs_of(req)->tree, ino, nlookup);
+    lp_view_forget(fs_of(req)->view, ino, nlookup);
     fuse_reply_none(req);
 }
 
 static void op_forget_multi(fuse_req_t req, size_t count, struct fuse_forget_data *forgets)
 {
     for (size_t i = 0; i < count; i++)
-        lp_tree_forget(fs_of(req)->tree, forgets[i].ino, forgets[i].nlookup);
+        lp_view_forget(fs_of(req)->view, forgets[i].ino, forgets[i].nlookup);
     fuse_reply_none(req);
 }
+
+/* While a writer holds unsent bytes, its own fstat sees them. */
+static void fh_own_size(struct lp_fh *fh, struct stat *st)
+{
+    if (!fh || !fh->writable)
+        return;
+    pthread_mutex_lock(&fh->lock);
+    if (fh->wb.touched)
+        st->st_size = (off_t)fh->wb.len;
+    pthread_mutex_unlock(&fh->lock);
+}
+
+/* A write or truncate past the buffer's cap (fh->lock held). */
+static void too_big(struct lp_fs *fs, const struct lp_fh *fh);
 
 static void op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
     struct stat st;
     struct lp_fh *fh = fi ? (struct lp_fh *)(uintptr_t)fi->fh : NULL;
-    int rc = lp_tree_getattr(fs_of(req)->tree, ino, &st);
+    int rc = lp_view_getattr(fs_of(req)->view, ino, &st);
     if (rc < 0) {
         fuse_reply_err(req, -rc);
         return;
     }
-    if (fh && fh->writable && fh->wb.touched) {
-        /* While a writer holds unsent bytes, its own fstat sees them. */
-        pthread_mutex_lock(&fh->lock);
-        st.st_size = (off_t)fh->wb.len;
-        pthread_mutex_unlock(&fh->lock);
-    }
+    fh_own_size(fh, &st);
     fuse_reply_attr(req, &st, fs_of(req)->cache_timeout);
 }
 
 /* ---- write path of config.json and status ---- */
 
-static const char *file_name(enum lp_kind kind)
+static const char *file_name(const struct lp_fh *fh)
 {
-    return kind == LP_KIND_CONFIG ? LP_FILE_CONFIG : LP_FILE_STATUS;
+    return fh->wb.kind == LP_WBUF_CONFIG ? "config.json" : "status";
+}
+
+static void too_big(struct lp_fs *fs, const struct lp_fh *fh)
+{
+    char reason[96];
+    snprintf(reason, sizeof(reason), "%s is larger than %zu bytes", file_name(fh),
+             lp_wbuf_limit(fh->wb.kind));
+    lp_log(LP_LOG_WARNING, "%s not sent: %s", file_name(fh), reason);
+    lp_view_set_error(fs->view, fh->ino, reason);
 }
 
 /* Sends what the buffer holds when it is ready; returns 0 or -errno. */
@@ -130,12 +149,11 @@ static int settle(struct lp_fs *fs, struct lp_fh *fh, bool at_close)
     if (act == LP_WBUF_NOTHING)
         return 0;
     if (act == LP_WBUF_REFUSE) {
-        lp_log(LP_LOG_WARNING, "%s not sent: %s", file_name(fh->kind), reason);
-        lp_tree_set_error(fs->tree, fh->ino, reason);
+        lp_log(LP_LOG_WARNING, "%s not sent: %s", file_name(fh), reason);
+        lp_view_set_error(fs->view, fh->ino, reason);
         return -err;
     }
-    int rc = fh->kind == LP_KIND_CONFIG ? lp_tree_commit_config(fs->tree, fh->ino, payload)
-                                        : lp_tree_commit_status(fs->tree, fh->ino, payload);
+    int rc = lp_view_store(fs->view, fh->ino, payload);
     if (rc < 0) {
         free(payload);
         return rc;
@@ -149,8 +167,8 @@ static void op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t siz
 {
     struct lp_fs *fs = fs_of(req);
     struct lp_fh *fh = (struct lp_fh *)(uintptr_t)fi->fh;
-    if (fh->kind == LP_KIND_SCRATCH) {
-        ssize_t n = lp_tree_scratch_write(fs->tree, ino, buf, size, off);
+    if (fh->rule == LP_WRITE_IN_PLACE) {
+        ssize_t n = lp_view_write(fs->view, ino, buf, size, off);
         if (n < 0)
             fuse_reply_err(req, (int)-n);
         else
@@ -166,6 +184,8 @@ static void op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t siz
     int rc = lp_wbuf_save(&fh->wb, &undo);
     if (rc == 0) {
         rc = lp_wbuf_write(&fh->wb, buf, size, off);
+        if (rc == -EFBIG)
+            too_big(fs, fh);
         if (rc == 0)
             rc = settle(fs, fh, false);
         /* A write the API (or validation) refused is not written: the buffer
@@ -175,8 +195,6 @@ static void op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t siz
         lp_wbuf_undo_clear(&undo);
     }
     pthread_mutex_unlock(&fh->lock);
-    if (rc == -EFBIG)
-        lp_tree_set_error(fs->tree, ino, "config.json is larger than 1 MiB");
     if (rc < 0)
         fuse_reply_err(req, -rc);
     else
@@ -245,35 +263,25 @@ static void fh_close(struct lp_fs *fs, struct lp_fh *fh)
 
 static int fh_open(struct lp_fs *fs, fuse_ino_t ino, int flags, struct lp_fh **out)
 {
-    enum lp_kind kind;
-    int rc = lp_tree_kind(fs->tree, ino, &kind);
-    if (rc < 0)
-        return rc;
-    int acc = flags & O_ACCMODE;
-    bool writing = acc != O_RDONLY;
-    if (kind == LP_KIND_ROOT || kind == LP_KIND_DIR)
-        return -EISDIR;
-    if (kind == LP_KIND_SIZE && writing)
-        return -EACCES; /* read-only for everyone, root included */
+    bool writing = (flags & O_ACCMODE) != O_RDONLY;
     struct lp_fh *fh = calloc(1, sizeof(*fh));
     if (!fh)
         return -ENOMEM;
     fh->ino = ino;
-    fh->kind = kind;
     pthread_mutex_init(&fh->lock, NULL);
-    if (kind != LP_KIND_SCRATCH) {
-        rc = lp_tree_content(fs->tree, ino, &fh->snap, &fh->snap_len);
-        if (rc == 0 && writing) {
-            fh->writable = true;
-            rc = lp_wbuf_init(&fh->wb, kind == LP_KIND_CONFIG ? LP_WBUF_CONFIG : LP_WBUF_STATUS,
-                              fh->snap, fh->snap_len);
-            if (rc == 0 && (flags & O_TRUNC))
-                rc = lp_wbuf_truncate(&fh->wb, 0);
-        }
-        if (rc < 0) {
-            fh_free(fh);
-            return rc;
-        }
+    int rc = lp_view_open(fs->view, ino, writing, &fh->rule, &fh->snap, &fh->snap_len);
+    /* Files whose writes become requests get a write buffer (wbuf.h). */
+    bool buffered = fh->rule == LP_WRITE_CONFIG || fh->rule == LP_WRITE_STATUS;
+    if (rc == 0 && writing && buffered) {
+        fh->writable = true;
+        rc = lp_wbuf_init(&fh->wb, fh->rule == LP_WRITE_CONFIG ? LP_WBUF_CONFIG : LP_WBUF_STATUS,
+                          fh->snap, fh->snap_len);
+        if (rc == 0 && (flags & O_TRUNC))
+            rc = lp_wbuf_truncate(&fh->wb, 0);
+    }
+    if (rc < 0) {
+        fh_free(fh);
+        return rc;
     }
     fh_register(fs, fh);
     *out = fh;
@@ -305,13 +313,13 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
                     struct fuse_file_info *fi)
 {
     struct lp_fh *fh = (struct lp_fh *)(uintptr_t)fi->fh;
-    if (fh->kind == LP_KIND_SCRATCH) {
+    if (fh->rule == LP_WRITE_IN_PLACE) {
         char *buf = malloc(size ? size : 1);
         if (!buf) {
             fuse_reply_err(req, ENOMEM);
             return;
         }
-        ssize_t n = lp_tree_scratch_read(fs_of(req)->tree, ino, buf, size, off);
+        ssize_t n = lp_view_read(fs_of(req)->view, ino, buf, size, off);
         if (n < 0)
             fuse_reply_err(req, (int)-n);
         else
@@ -354,12 +362,12 @@ static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
     struct lp_fs *fs = fs_of(req);
     const struct fuse_ctx *ctx = fuse_req_ctx(req);
     struct stat st;
-    int rc = lp_tree_create(fs->tree, parent, name, mode & ~ctx->umask, ctx->uid, ctx->gid, &st);
+    int rc = lp_view_create(fs->view, parent, name, mode & ~ctx->umask, ctx->uid, ctx->gid, &st);
     struct lp_fh *fh = NULL;
     if (rc == 0) {
         rc = fh_open(fs, st.st_ino, fi->flags, &fh);
         if (rc < 0)
-            lp_tree_forget(fs->tree, st.st_ino, 1);
+            lp_view_forget(fs->view, st.st_ino, 1);
     }
     if (rc < 0) {
         fuse_reply_err(req, -rc);
@@ -381,23 +389,15 @@ static int setattr_handle(struct lp_fs *fs, struct lp_fh *fh, off_t size, struct
     int rc = lp_wbuf_truncate(&fh->wb, size);
     if (rc == 0)
         st->st_size = (off_t)fh->wb.len;
+    else if (rc == -EFBIG)
+        too_big(fs, fh);
     pthread_mutex_unlock(&fh->lock);
-    if (rc == -EFBIG)
-        lp_tree_set_error(fs->tree, fh->ino, "config.json is larger than 1 MiB");
     return rc;
 }
 
-static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
-                       struct fuse_file_info *fi)
+static int setattr_valid(int to_set, struct stat *in)
 {
-    struct lp_fs *fs = fs_of(req);
-    struct lp_fh *fh = fi ? (struct lp_fh *)(uintptr_t)fi->fh : NULL;
-    enum lp_kind kind;
-    int rc = lp_tree_kind(fs->tree, ino, &kind);
-    if (rc == 0 && (to_set & FUSE_SET_ATTR_SIZE) && kind == LP_KIND_SIZE)
-        rc = -EACCES;
     int valid = 0;
-    struct stat in = *attr;
     if (to_set & FUSE_SET_ATTR_MODE)
         valid |= LP_SET_MODE;
     if (to_set & FUSE_SET_ATTR_UID)
@@ -409,25 +409,38 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to
     if (to_set & (FUSE_SET_ATTR_MTIME | FUSE_SET_ATTR_MTIME_NOW))
         valid |= LP_SET_MTIME;
     if (to_set & FUSE_SET_ATTR_ATIME_NOW)
-        clock_gettime(CLOCK_REALTIME, &in.st_atim);
+        clock_gettime(CLOCK_REALTIME, &in->st_atim);
     if (to_set & FUSE_SET_ATTR_MTIME_NOW)
-        clock_gettime(CLOCK_REALTIME, &in.st_mtim);
+        clock_gettime(CLOCK_REALTIME, &in->st_mtim);
+    return valid;
+}
+
+static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
+                       struct fuse_file_info *fi)
+{
+    struct lp_fs *fs = fs_of(req);
+    struct lp_fh *fh = fi ? (struct lp_fh *)(uintptr_t)fi->fh : NULL;
+    struct stat in = *attr, st;
+    int valid = setattr_valid(to_set, &in);
+    enum lp_write_rule rule = LP_WRITE_NONE;
+    int rc = lp_view_rule(fs->view, ino, &rule);
     /* Truncating config.json/status edits the open file's buffer (O_TRUNC,
      * ftruncate); without an open file there is nothing to edit. */
     bool handle_size = (to_set & FUSE_SET_ATTR_SIZE) && fh && fh->writable;
-    if (to_set & FUSE_SET_ATTR_SIZE) {
-        if (kind == LP_KIND_SCRATCH)
+    if (rc == 0 && (to_set & FUSE_SET_ATTR_SIZE)) {
+        if (rule == LP_WRITE_IN_PLACE)
             valid |= LP_SET_SIZE;
-        else if (!handle_size && rc == 0)
+        else if (rule == LP_WRITE_NONE)
+            rc = -EACCES; /* size is read-only */
+        else if (!handle_size)
             rc = -EINVAL;
     }
-    struct stat st;
     if (rc == 0)
-        rc = lp_tree_setattr(fs->tree, ino, valid, &in, &st);
+        rc = lp_view_setattr(fs->view, ino, valid, &in, &st);
     if (rc == 0 && handle_size)
         rc = setattr_handle(fs, fh, attr->st_size, &st);
-    else if (rc == 0 && fh && fh->writable && fh->wb.touched)
-        st.st_size = (off_t)fh->wb.len;
+    else if (rc == 0)
+        fh_own_size(fh, &st);
     if (rc < 0)
         fuse_reply_err(req, -rc);
     else
@@ -453,7 +466,7 @@ static void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
         return;
     }
     uint64_t version;
-    int rc = lp_tree_dir_version(fs->tree, ino, &version);
+    int rc = lp_view_dir_version(fs->view, ino, &version);
     if (rc < 0) {
         free(dh);
         fuse_reply_err(req, -rc);
@@ -483,7 +496,7 @@ static int dh_load(struct lp_fs *fs, fuse_ino_t ino, struct lp_dh *dh, uint64_t 
 {
     if (dh->loaded)
         return 0;
-    int rc = lp_tree_list(fs->tree, ino, &dh->ents, &dh->n, version);
+    int rc = lp_view_list(fs->view, ino, &dh->ents, &dh->n, version);
     dh->loaded = rc == 0;
     return rc;
 }
@@ -501,7 +514,7 @@ static int dh_borrow(struct lp_fs *fs, fuse_ino_t ino, struct lp_dh *tmp, struct
     }
     pthread_mutex_lock(&fs->lock); /* held until dh_return: the snapshot is shared */
     uint64_t version;
-    int rc = lp_tree_dir_version(fs->tree, ino, &version);
+    int rc = lp_view_dir_version(fs->view, ino, &version);
     struct lp_dh *snap = fs->root_snap;
     if (rc == 0 && (!snap || !snap->loaded || snap->version != version)) {
         if (snap) {
@@ -585,18 +598,18 @@ static bool readdir_entries(fuse_req_t req, fuse_ino_t ino, size_t size, off_t o
         size_t need;
         if (plus) {
             /* An entry with attributes is a lookup (the kernel counts a
-             * reference), so ask the tree now rather than trust the snapshot. */
+             * reference), so ask the view now rather than trust the snapshot. */
             struct fuse_entry_param e;
             memset(&e, 0, sizeof(e));
             struct stat now;
-            if (i >= 2 && with_attrs && lp_tree_lookup_cached(fs->tree, ino, name, &now) == 0)
+            if (i >= 2 && with_attrs && lp_view_lookup(fs->view, ino, name, false, &now) == 0)
                 fill_entry(fs, &e, &now);
             else
                 e.attr = st; /* ino 0: the kernel makes no entry, only a name */
             need = fuse_add_direntry_plus(req, buf + used, size - used, name, &e, (off_t)(i + 1));
             if (need > size - used) {
                 if (e.ino)
-                    lp_tree_forget(fs->tree, e.ino, 1); /* not delivered */
+                    lp_view_forget(fs->view, e.ino, 1); /* not delivered */
                 end = false;
                 break;
             }
@@ -640,18 +653,18 @@ static void op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t
 {
     (void)mode;
     struct stat st;
-    int rc = lp_tree_mkdir(fs_of(req)->tree, parent, name, &st);
+    int rc = lp_view_mkdir(fs_of(req)->view, parent, name, &st);
     reply_entry(req, rc, &st);
 }
 
 static void op_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
-    fuse_reply_err(req, -lp_tree_rmdir(fs_of(req)->tree, parent, name));
+    fuse_reply_err(req, -lp_view_rmdir(fs_of(req)->view, parent, name));
 }
 
 static void op_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
-    fuse_reply_err(req, -lp_tree_unlink(fs_of(req)->tree, parent, name));
+    fuse_reply_err(req, -lp_view_unlink(fs_of(req)->view, parent, name));
 }
 
 static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_t newparent,
@@ -663,21 +676,21 @@ static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_
     }
     unsigned lflags = (flags & RENAME_NOREPLACE) ? LP_RENAME_NOREPLACE : 0;
     fuse_reply_err(req,
-                   -lp_tree_rename(fs_of(req)->tree, parent, name, newparent, newname, lflags));
+                   -lp_view_rename(fs_of(req)->view, parent, name, newparent, newname, lflags));
 }
 
 static void op_symlink(fuse_req_t req, const char *link, fuse_ino_t parent, const char *name)
 {
     const struct fuse_ctx *ctx = fuse_req_ctx(req);
     struct stat st;
-    int rc = lp_tree_symlink(fs_of(req)->tree, parent, name, link, ctx->uid, ctx->gid, &st);
+    int rc = lp_view_symlink(fs_of(req)->view, parent, name, link, ctx->uid, ctx->gid, &st);
     reply_entry(req, rc, &st);
 }
 
 static void op_readlink(fuse_req_t req, fuse_ino_t ino)
 {
     char *target = NULL;
-    int rc = lp_tree_readlink(fs_of(req)->tree, ino, &target);
+    int rc = lp_view_readlink(fs_of(req)->view, ino, &target);
     if (rc < 0)
         fuse_reply_err(req, -rc);
     else
@@ -722,7 +735,7 @@ static void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t
     }
     char *value = NULL;
     size_t len = 0;
-    int rc = lp_tree_getxattr(fs_of(req)->tree, ino, name, &value, &len);
+    int rc = lp_view_getxattr(fs_of(req)->view, ino, name, &value, &len);
     reply_xattr(req, size, rc, value, len);
     free(value);
 }
@@ -731,7 +744,7 @@ static void op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 {
     char *list = NULL;
     size_t len = 0;
-    int rc = lp_tree_listxattr(fs_of(req)->tree, ino, &list, &len);
+    int rc = lp_view_listxattr(fs_of(req)->view, ino, &list, &len);
     reply_xattr(req, size, rc, list, len);
     free(list);
 }
@@ -753,15 +766,13 @@ static void op_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
 static void op_statfs(fuse_req_t req, fuse_ino_t ino)
 {
     (void)ino;
-    size_t audiences, nodes;
-    lp_tree_counts(fs_of(req)->tree, &audiences, &nodes);
+    size_t nodes = lp_view_node_count(fs_of(req)->view);
     struct statvfs sv;
     memset(&sv, 0, sizeof(sv));
     sv.f_bsize = sv.f_frsize = 4096;
     sv.f_namemax = LP_FILENAME_MAX;
     sv.f_files = nodes + 1;
     sv.f_ffree = 0;
-    (void)audiences;
     fuse_reply_statfs(req, &sv);
 }
 

@@ -1,6 +1,6 @@
 /* fs.h - the FUSE low-level operations of leadpipefs.
  *
- * Turns each kernel request into calls on the inode cache (tree.h) and the
+ * Turns each kernel request into calls on the inode view (view.h) and the
  * per-open write buffers (wbuf.h). Knows FUSE, never curl.
  */
 #ifndef LEADPIPEFS_FS_H
@@ -9,13 +9,13 @@
 #include <fuse_lowlevel.h>
 #include <pthread.h>
 
-#include "tree.h"
+#include "view.h"
 
 struct lp_dh;
 struct lp_fh;
 
 struct lp_fs {
-    lp_tree *tree;
+    lp_view *view;
     double cache_timeout; /* kernel entry/attr timeout, seconds */
     /* The root's names version the kernel's cached listing was made from. */
     uint64_t root_version;

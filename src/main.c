@@ -25,7 +25,9 @@
 #include "log.h"
 #include "lp_config.h"
 #include "notify.h"
-#include "tree.h"
+#include "records.h"
+#include "sync.h"
+#include "view.h"
 
 #define DEFAULT_BASE_URL "https://api.aws53.cloud"
 
@@ -205,11 +207,11 @@ static char *take_env_key(void)
     return key;
 }
 
-static int start_check(lp_tree *tree, const char *base_url)
+static int start_check(lp_view *view, const char *base_url)
 {
     struct lp_api_error err;
     memset(&err, 0, sizeof(err));
-    int rc = lp_tree_load(tree, &err);
+    int rc = lp_view_load(view, &err);
     if (rc == 0)
         return 0;
     if (err.http_status == 401 || err.http_status == 403)
@@ -268,8 +270,11 @@ int main(int argc, char *argv[])
     int ret = 2;
     char *key = NULL;
     lp_api *api = NULL;
-    lp_tree *tree = NULL;
+    struct lp_records records;
+    struct lp_sync sync;
+    lp_view *view = NULL;
     lp_notifier *nf = NULL;
+    bool records_ready = false;
     struct fuse_session *se = NULL;
 
     /* The key lives in this process's memory only: no core dumps, no ptrace by peers. */
@@ -331,15 +336,17 @@ int main(int argc, char *argv[])
                                 .max_tries = opts.tries};
     api = lp_api_new(&ao);
     nf = lp_notifier_new();
-    struct lp_tree_options to = {.api = api,
-                                 .cache_timeout = opts.cache_timeout,
-                                 .fail_hold = 1.0,
+    /* After a failed request the cache is served for max(cache_timeout, 1 s). */
+    lp_records_init(&records, opts.cache_timeout, 1.0);
+    records_ready = true;
+    lp_sync_init(&sync, &records, api);
+    struct lp_view_options vo = {.sync = &sync,
                                  .uid = getuid(),
                                  .gid = getgid(),
                                  .notify = lp_notifier_queue,
                                  .notify_ctx = nf};
-    tree = api && nf ? lp_tree_new(&to) : NULL;
-    if (!tree) {
+    view = api && nf ? lp_view_new(&vo) : NULL;
+    if (!view) {
         fprintf(stderr, "leadpipefs: out of memory\n");
         goto out;
     }
@@ -350,7 +357,7 @@ int main(int argc, char *argv[])
     /* The session parses the remaining (FUSE) options: an unknown one is a
      * usage error, found before any request is sent. */
     struct lp_fs fs = {
-        .tree = tree, .cache_timeout = opts.cache_timeout, .lock = PTHREAD_MUTEX_INITIALIZER};
+        .view = view, .cache_timeout = opts.cache_timeout, .lock = PTHREAD_MUTEX_INITIALIZER};
     se = fuse_session_new(&args, lp_fs_ops(), sizeof(struct fuse_lowlevel_ops), &fs);
     if (!se) {
         ret = 2;
@@ -358,7 +365,7 @@ int main(int argc, char *argv[])
     }
     /* The start-up check says what went wrong in one line of its own. */
     lp_log_set_quiet(!cmd.debug);
-    int checked = start_check(tree, opts.base_url);
+    int checked = start_check(view, opts.base_url);
     lp_log_set_quiet(false);
     if (checked < 0)
         goto out;
@@ -370,8 +377,12 @@ int main(int argc, char *argv[])
 out:
     if (se)
         fuse_session_destroy(se);
-    /* The tree first: it joins its prefetch threads, which still notify. */
-    lp_tree_free(tree);
+    /* Background fetches first (they still notify), then the view, the records. */
+    if (records_ready) {
+        lp_sync_stop(&sync);
+        lp_view_free(view);
+        lp_records_destroy(&records);
+    }
     lp_notifier_free(nf);
     lp_api_free(api);
     if (key) {

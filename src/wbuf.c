@@ -15,9 +15,14 @@
 
 #define STATUS_MAX 4096 /* a status file holds one short word */
 
+size_t lp_wbuf_limit(enum lp_wbuf_kind kind)
+{
+    return kind == LP_WBUF_CONFIG ? LP_CONFIG_MAX : STATUS_MAX;
+}
+
 static size_t cap_of(const struct lp_wbuf *w)
 {
-    return w->kind == LP_WBUF_CONFIG ? LP_CONFIG_MAX : STATUS_MAX;
+    return lp_wbuf_limit(w->kind);
 }
 
 static int reserve(struct lp_wbuf *w, size_t len)

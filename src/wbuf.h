@@ -31,6 +31,8 @@ enum lp_wbuf_action {
 int lp_wbuf_init(struct lp_wbuf *w, enum lp_wbuf_kind kind, const char *content, size_t len);
 void lp_wbuf_clear(struct lp_wbuf *w);
 
+/* The largest content the buffer takes, in bytes. */
+size_t lp_wbuf_limit(enum lp_wbuf_kind kind);
 /* Both return 0, -EFBIG past the size cap, or -ENOMEM. */
 int lp_wbuf_write(struct lp_wbuf *w, const char *buf, size_t size, off_t off);
 int lp_wbuf_truncate(struct lp_wbuf *w, off_t size);

@@ -1,0 +1,126 @@
+/* view.h - the inode view of leadpipefs: what the file system layer asks.
+ *
+ * Maps inode numbers to nodes; every node has a kind, an ops table in the
+ * file that owns the concern (node.h), and this file's functions dispatch to
+ * it. Records (records.h) are what the nodes show; sync.h brings them from
+ * the API. Knows neither FUSE nor curl: the layer above learns what the kernel
+ * must forget through the notify callback. Every function is thread-safe and
+ * returns 0 or a negative errno.
+ */
+#ifndef LEADPIPEFS_VIEW_H
+#define LEADPIPEFS_VIEW_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+
+#include "sync.h"
+
+typedef uint64_t lp_ino;
+#define LP_INO_ROOT 1
+
+/* What the kernel must forget: an inode's attributes/data, or a name in a directory. */
+struct lp_change {
+    bool entry; /* true: the name `name` in `parent`; false: inode `ino` */
+    lp_ino parent;
+    lp_ino ino;
+    const char *name; /* valid during the callback only */
+};
+
+struct lp_view_options {
+    struct lp_sync *sync; /* and through it the records; both stay the caller's */
+    uid_t uid;            /* owner shown for every file */
+    gid_t gid;
+    /* Called with the records lock held: must only queue the change, never block. */
+    void (*notify)(void *ctx, const struct lp_change *change);
+    void *notify_ctx;
+};
+
+typedef struct lp_view lp_view;
+
+/* Returns a new view or NULL; it listens to the records from now on. */
+lp_view *lp_view_new(const struct lp_view_options *opts);
+/* Frees the view and its nodes (the sync must be stopped first). */
+void lp_view_free(lp_view *v);
+
+/* The first listing (start-up check). On failure *err says what the API answered. */
+int lp_view_load(lp_view *v, struct lp_api_error *err);
+
+/* How a file's writes are turned into requests (see wbuf.h). */
+enum lp_write_rule {
+    LP_WRITE_NONE,     /* read-only: opening for writing is EACCES */
+    LP_WRITE_STATUS,   /* a status word, sent when complete */
+    LP_WRITE_CONFIG,   /* a JSON config, sent when complete */
+    LP_WRITE_IN_PLACE, /* an in-memory file: reads and writes go straight to it */
+};
+
+/* Fills st for the child `name` of `parent` and counts one kernel reference.
+ * fetch false: -EAGAIN where the answer would need a request (readdirplus). */
+int lp_view_lookup(lp_view *v, lp_ino parent, const char *name, bool fetch, struct stat *st);
+void lp_view_forget(lp_view *v, lp_ino ino, uint64_t nlookup);
+int lp_view_getattr(lp_view *v, lp_ino ino, struct stat *st);
+
+struct lp_dirent {
+    char *name;
+    struct stat st;   /* st_ino and st_mode always; the rest when attrs_valid */
+    bool attrs_valid; /* false: not known without a request */
+};
+/* A directory's entries (without "." and ".."), as of now. Caller frees with
+ * lp_dirents_free. *version changes whenever the names of a directory whose
+ * names change behind the kernel's back change (0 for others). */
+int lp_view_list(lp_view *v, lp_ino dir, struct lp_dirent **ents, size_t *n, uint64_t *version);
+void lp_dirents_free(struct lp_dirent *ents, size_t n);
+/* Checks a directory exists and gives the version lp_view_list would give. */
+int lp_view_dir_version(lp_view *v, lp_ino dir, uint64_t *version);
+
+/* Opening a file: its write rule (EISDIR for directories, EACCES when writing
+ * a read-only file) and, unless LP_WRITE_IN_PLACE, its whole content as of now
+ * (*data malloc'd, caller frees). */
+int lp_view_open(lp_view *v, lp_ino ino, bool writing, enum lp_write_rule *rule, char **data,
+                 size_t *len);
+/* A node's write rule, without opening it (directories: LP_WRITE_NONE). */
+int lp_view_rule(lp_view *v, lp_ino ino, enum lp_write_rule *rule);
+/* Sends a complete payload written to a file (its rule's word or config). */
+int lp_view_store(lp_view *v, lp_ino ino, const char *payload);
+/* Records a failure the user should find in user.leadpipe.lastError. */
+void lp_view_set_error(lp_view *v, lp_ino ino, const char *message);
+
+/* In-memory files (LP_WRITE_IN_PLACE): bytes read/written or -errno. */
+ssize_t lp_view_read(lp_view *v, lp_ino ino, char *buf, size_t size, off_t off);
+ssize_t lp_view_write(lp_view *v, lp_ino ino, const char *buf, size_t size, off_t off);
+/* *target malloc'd; caller frees. */
+int lp_view_readlink(lp_view *v, lp_ino ino, char **target);
+
+/* Attribute changes; valid: LP_SET_* bits. Size changes only in-memory files
+ * here (an open config.json/status is truncated through its write buffer). */
+#define LP_SET_MODE (1 << 0)
+#define LP_SET_UID (1 << 1)
+#define LP_SET_GID (1 << 2)
+#define LP_SET_SIZE (1 << 3)
+#define LP_SET_ATIME (1 << 4)
+#define LP_SET_MTIME (1 << 5)
+int lp_view_setattr(lp_view *v, lp_ino ino, int valid, const struct stat *in, struct stat *out);
+
+/* Namespace changes; those that make a node count a kernel reference. */
+int lp_view_create(lp_view *v, lp_ino parent, const char *name, mode_t mode, uid_t uid, gid_t gid,
+                   struct stat *st);
+int lp_view_symlink(lp_view *v, lp_ino parent, const char *name, const char *target, uid_t uid,
+                    gid_t gid, struct stat *st);
+int lp_view_mkdir(lp_view *v, lp_ino parent, const char *name, struct stat *st);
+int lp_view_unlink(lp_view *v, lp_ino parent, const char *name);
+int lp_view_rmdir(lp_view *v, lp_ino parent, const char *name);
+#define LP_RENAME_NOREPLACE 1
+int lp_view_rename(lp_view *v, lp_ino parent, const char *name, lp_ino newparent,
+                   const char *newname, unsigned flags);
+
+/* Extended attributes (user.leadpipe.*): *value malloc'd (caller frees),
+ * -ENODATA when absent; the list is NUL-separated names, malloc'd. */
+int lp_view_getxattr(lp_view *v, lp_ino ino, const char *name, char **value, size_t *len);
+int lp_view_listxattr(lp_view *v, lp_ino ino, char **list, size_t *len);
+
+/* Number of nodes, for statfs. */
+size_t lp_view_node_count(lp_view *v);
+
+#endif
