@@ -1,0 +1,48 @@
+/* status.c - the status words written to an audience's status file
+ * (see status.h). No cJSON, no I/O.
+ */
+#include "status.h"
+
+#include <string.h>
+
+static const char *const status_words[] = {"draft", "active", "paused"};
+
+static bool is_ascii_space(unsigned char c)
+{
+    return c == ' ' || (c >= '\t' && c <= '\r');
+}
+
+bool lp_status_valid(const char *word)
+{
+    if (!word)
+        return false;
+    for (size_t i = 0; i < sizeof(status_words) / sizeof(status_words[0]); i++)
+        if (strcmp(word, status_words[i]) == 0)
+            return true;
+    return false;
+}
+
+int lp_status_parse(const char *buf, size_t len, char *out, size_t outlen)
+{
+    size_t start = 0, end = buf ? len : 0, n;
+
+    if (out && outlen)
+        out[0] = '\0';
+    while (start < end && is_ascii_space((unsigned char)buf[start]))
+        start++;
+    while (end > start && is_ascii_space((unsigned char)buf[end - 1]))
+        end--;
+    n = end - start;
+    if (out && outlen) {
+        size_t c = n < outlen - 1 ? n : outlen - 1;
+
+        memcpy(out, buf + start, c);
+        out[c] = '\0';
+    }
+    if (n == 0)
+        return 0;
+    for (size_t i = 0; i < sizeof(status_words) / sizeof(status_words[0]); i++)
+        if (n == strlen(status_words[i]) && memcmp(buf + start, status_words[i], n) == 0)
+            return 1;
+    return -1;
+}

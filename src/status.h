@@ -1,0 +1,16 @@
+/* status.h - the status words an audience's status file accepts
+ * (draft, active, paused). Pure functions; the caller owns every buffer.
+ */
+#ifndef LEADPIPEFS_STATUS_H
+#define LEADPIPEFS_STATUS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+/* Status words written to the status file. */
+bool lp_status_valid(const char *word);
+/* Trims ASCII whitespace from buf[0..len) and copies the word into out (outlen bytes).
+ * Returns 1 when the word is draft/active/paused, 0 when empty, -1 otherwise. */
+int lp_status_parse(const char *buf, size_t len, char *out, size_t outlen);
+
+#endif
