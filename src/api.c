@@ -15,12 +15,12 @@
 #include <string.h>
 #include <time.h>
 
+#include "defaults.h"
 #include "http.h"
 #include "log.h"
 #include "lp_config.h"
 
 #define LP_API_BASE_PATH "/v1/intent/audiences"
-#define LP_API_DEFAULT_URL "https://api.aws53.cloud"
 #define LP_API_PAGE 100
 /* 10,000 pages of 100 is ten times the largest account we expect; a server
  * that keeps inventing ids beyond that is broken, not big. */
@@ -39,20 +39,20 @@ struct lp_api {
 lp_api *lp_api_new(const struct lp_api_options *opts)
 {
     struct lp_api_options o = opts ? *opts : (struct lp_api_options){0};
-    long timeout = o.timeout_ms > 0 ? o.timeout_ms : 20000;
+    long timeout = o.timeout_ms > 0 ? o.timeout_ms : LP_DEFAULT_TIMEOUT_S * 1000L;
     long connect = o.connect_timeout_ms > 0 ? o.connect_timeout_ms : timeout;
 
     if (!o.api_key) {
         errno = EINVAL;
         return NULL;
     }
-    if (connect > 10000 && o.connect_timeout_ms <= 0)
-        connect = 10000;
+    if (connect > LP_DEFAULT_CONNECT_MS && o.connect_timeout_ms <= 0)
+        connect = LP_DEFAULT_CONNECT_MS;
     lp_api *api = calloc(1, sizeof *api);
     if (!api)
         return NULL;
-    api->base_url = strdup(o.base_url ? o.base_url : LP_API_DEFAULT_URL);
-    api->max_tries = o.max_tries > 0 ? o.max_tries : 3;
+    api->base_url = strdup(o.base_url ? o.base_url : LP_DEFAULT_BASE_URL);
+    api->max_tries = o.max_tries > 0 ? o.max_tries : LP_DEFAULT_TRIES;
     api->backoff_ms = o.backoff_ms > 0 ? o.backoff_ms : 250;
     api->max_retry_after_ms = o.max_retry_after_ms > 0 ? o.max_retry_after_ms : timeout;
     atomic_init(&api->requests, 0);

@@ -15,12 +15,11 @@
 #include <string.h>
 #include <time.h>
 
+#include "defaults.h"
 #include "log.h"
 #include "lp_config.h"
 
 #define LP_HTTP_MAX_BODY ((size_t)64 << 20) /* one answer; a 100-item page is ~50 KiB */
-#define LP_HTTP_DEFAULT_CONNECT_MS 5000L
-#define LP_HTTP_DEFAULT_TIMEOUT_MS 20000L
 
 struct lp_http_handle;
 
@@ -203,8 +202,8 @@ lp_http *lp_http_new(const struct lp_http_options *opts)
     h->api_key = strdup(opts->api_key);
     h->user_agent = strdup(opts->user_agent ? opts->user_agent : "leadpipefs/" LP_VERSION);
     h->connect_timeout_ms =
-        opts->connect_timeout_ms > 0 ? opts->connect_timeout_ms : LP_HTTP_DEFAULT_CONNECT_MS;
-    h->timeout_ms = opts->timeout_ms > 0 ? opts->timeout_ms : LP_HTTP_DEFAULT_TIMEOUT_MS;
+        opts->connect_timeout_ms > 0 ? opts->connect_timeout_ms : LP_DEFAULT_CONNECT_MS;
+    h->timeout_ms = opts->timeout_ms > 0 ? opts->timeout_ms : LP_DEFAULT_TIMEOUT_S * 1000L;
     if (!h->base_url || !h->api_key || !h->user_agent)
         goto out_client;
     for (size_t n = strlen(h->base_url); n > 0 && h->base_url[n - 1] == '/'; n--)

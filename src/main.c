@@ -21,13 +21,12 @@
 #include <fuse_lowlevel.h>
 
 #include "api.h"
+#include "defaults.h"
 #include "fs.h"
 #include "log.h"
 #include "lp_config.h"
 #include "notify.h"
 #include "tree.h"
-
-#define DEFAULT_BASE_URL "https://api.aws53.cloud"
 
 struct options {
     char *base_url;
@@ -70,14 +69,15 @@ static void usage(const char *prog)
            "    -o base_url=URL        API base URL (default $LEADPIPE_BASE_URL, else %s)\n"
            "    -o api_key_file=PATH   file whose first line is the API key (mode 0600);\n"
            "                           else the key is taken from $LEADPIPE_API_KEY\n"
-           "    -o cache_timeout=SECS  how long listed data is trusted (default 30)\n"
-           "    -o timeout=SECS        limit for one HTTP exchange (default 20)\n"
-           "    -o tries=N             HTTP tries per operation (default 3)\n\n"
+           "    -o cache_timeout=SECS  how long listed data is trusted (default %d)\n"
+           "    -o timeout=SECS        limit for one HTTP exchange (default %d)\n"
+           "    -o tries=N             HTTP tries per operation (default %d)\n\n"
            "FUSE options that matter most here:\n"
            "    -o ro                  read-only mount: no write reaches the API\n"
            "    -o allow_other         let other users in (file modes still apply)\n"
            "    -o default_permissions always on: the kernel checks the modes shown\n\n",
-           prog, DEFAULT_BASE_URL);
+           prog, LP_DEFAULT_BASE_URL, LP_DEFAULT_CACHE_TIMEOUT_S, LP_DEFAULT_TIMEOUT_S,
+           LP_DEFAULT_TRIES);
     fuse_cmdline_help();
     fuse_lowlevel_help();
 }
@@ -260,7 +260,9 @@ out1:
 
 int main(int argc, char *argv[])
 {
-    struct options opts = {.cache_timeout = 30, .timeout = 20, .tries = 3};
+    struct options opts = {.cache_timeout = LP_DEFAULT_CACHE_TIMEOUT_S,
+                           .timeout = LP_DEFAULT_TIMEOUT_S,
+                           .tries = LP_DEFAULT_TRIES};
     struct fuse_cmdline_opts cmd;
     memset(&cmd, 0, sizeof(cmd));
     drop_source(&argc, argv);
@@ -312,7 +314,7 @@ int main(int argc, char *argv[])
     lp_log_init("leadpipefs", false, cmd.debug);
     if (!opts.base_url) {
         const char *env = getenv("LEADPIPE_BASE_URL");
-        opts.base_url = strdup(env && *env ? env : DEFAULT_BASE_URL);
+        opts.base_url = strdup(env && *env ? env : LP_DEFAULT_BASE_URL);
     }
     if (check_base_url(opts.base_url) < 0)
         goto out;
