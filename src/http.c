@@ -18,6 +18,7 @@
 #include "defaults.h"
 #include "log.h"
 #include "lp_config.h"
+#include "scrub.h"
 
 #define LP_HTTP_MAX_BODY ((size_t)64 << 20) /* one answer; a 100-item page is ~50 KiB */
 
@@ -464,17 +465,6 @@ static bool may_have_sent(CURL *c, CURLcode rc)
     }
 }
 
-/* Copies src into dst with every occurrence of key blanked out. */
-static void copy_scrubbed(char *dst, size_t dstlen, const char *src, const char *key)
-{
-    snprintf(dst, dstlen, "%s", src);
-    size_t klen = strlen(key);
-    if (klen == 0)
-        return;
-    for (char *p = strstr(dst, key); p; p = strstr(p, key))
-        memset(p, '*', klen);
-}
-
 static void fill_transport_error(lp_http *h, struct lp_http_handle *e, CURLcode rc,
                                  const struct body_buf *buf, struct lp_http_response *resp)
 {
@@ -487,7 +477,7 @@ static void fill_transport_error(lp_http *h, struct lp_http_handle *e, CURLcode 
     resp->status = 0;
     resp->transport_error = true;
     resp->maybe_sent = may_have_sent(e->easy, rc);
-    copy_scrubbed(resp->error, sizeof resp->error, why, h->api_key);
+    lp_scrub(resp->error, sizeof resp->error, why, h->api_key);
 }
 
 static double elapsed_ms(const struct timespec *start)

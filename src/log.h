@@ -1,7 +1,7 @@
 /* log.h - leadpipefs logging: stderr in the foreground, syslog when detached.
  *
- * Every message passes through a redactor that replaces the API key (set once
- * with lp_log_set_secret) with "[REDACTED]", so no call site can leak it.
+ * Every message passes through lp_scrub (scrub.h), which replaces the API key
+ * (set once with lp_log_set_secret) with "[REDACTED]", so no call site can leak it.
  */
 #ifndef LEADPIPEFS_LOG_H
 #define LEADPIPEFS_LOG_H
