@@ -107,16 +107,27 @@ static int setup_share(lp_http *h)
 
 /* --- client life ---------------------------------------------------------- */
 
+/* Frees a header list after wiping every line: curl_slist_append made its own
+ * copy of the "x-api-key: ..." line, which must not linger in freed memory. */
+static void free_headers(struct curl_slist *list)
+{
+    for (struct curl_slist *l = list; l; l = l->next)
+        if (l->data)
+            explicit_bzero(l->data, strlen(l->data));
+    curl_slist_free_all(list);
+}
+
 /* Returns a list with one header appended, or NULL (the old list is freed then). */
 static struct curl_slist *append_header(struct curl_slist *list, const char *line)
 {
     struct curl_slist *next = curl_slist_append(list, line);
     if (!next)
-        curl_slist_free_all(list);
+        free_headers(list);
     return next;
 }
 
-/* Builds both header lists; the key line is wiped from the stack afterwards. */
+/* Builds both header lists; our own copy of the key line is wiped afterwards
+ * (the lists' copies are wiped by free_headers). */
 static int setup_headers(lp_http *h)
 {
     char *key_line = NULL;
@@ -177,8 +188,8 @@ static void destroy_client(lp_http *h)
         curl_share_cleanup(h->share);
     for (int i = 0; i < CURL_LOCK_DATA_LAST; i++)
         pthread_mutex_destroy(&h->share_locks[i]);
-    curl_slist_free_all(h->headers_plain);
-    curl_slist_free_all(h->headers_body);
+    free_headers(h->headers_plain);
+    free_headers(h->headers_body);
     free(h->base_url);
     free_secret(h->api_key);
     free(h->user_agent);
