@@ -4,17 +4,13 @@
  * The key comes from $LEADPIPE_API_KEY or -o api_key_file (never argv), and
  * one list request proves key and API before the mount appears.
  */
-#include <errno.h>
-#include <fcntl.h>
 #include <limits.h>
 #include <malloc.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <sys/prctl.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include <curl/curl.h>
@@ -26,6 +22,7 @@
 #include "log.h"
 #include "lp_config.h"
 #include "notify.h"
+#include "startup.h"
 #include "tree.h"
 
 struct options {
@@ -106,103 +103,6 @@ static void drop_source(int *argc, char **argv)
     for (int i = positional[0]; i < *argc - 1; i++)
         argv[i] = argv[i + 1];
     (*argc)--;
-}
-
-/* True when an http:// URL's host is this machine: 127.0.0.0/8, ::1 or localhost.
- * The whole authority is parsed, so "127.0.0.1.example.com" or
- * "localhost@example.com" never pass for loopback. */
-static bool loopback_host(const char *url)
-{
-    const char *host = url + strlen("http://");
-    size_t len = strcspn(host, "/?#");
-    char auth[256];
-    if (len == 0 || len >= sizeof(auth))
-        return false;
-    memcpy(auth, host, len);
-    auth[len] = '\0';
-    if (strchr(auth, '@'))
-        return false; /* user info: the real host follows it */
-    if (strncmp(auth, "[::1]", 5) == 0)
-        return auth[5] == '\0' || auth[5] == ':';
-    char *colon = strchr(auth, ':');
-    if (colon) {
-        if (colon[1] == '\0' || strspn(colon + 1, "0123456789") != strlen(colon + 1))
-            return false;
-        *colon = '\0';
-    }
-    if (strcasecmp(auth, "localhost") == 0)
-        return true;
-    unsigned a, b, c, d;
-    char tail;
-    return sscanf(auth, "%u.%u.%u.%u%c", &a, &b, &c, &d, &tail) == 4 && a == 127 && b < 256 &&
-           c < 256 && d < 256;
-}
-
-static int check_base_url(const char *url)
-{
-    if (strncmp(url, "https://", 8) == 0)
-        return 0;
-    if (strncmp(url, "http://", 7) == 0) {
-        if (loopback_host(url))
-            return 0;
-        fprintf(stderr,
-                "leadpipefs: refusing plain http to %s: the key would cross the network in "
-                "clear text (use https://)\n",
-                url);
-        return -1;
-    }
-    fprintf(stderr, "leadpipefs: base_url must start with https:// (got %s)\n", url);
-    return -1;
-}
-
-/* Reads the key; returns malloc'd text or NULL after printing why. */
-static char *read_key_file(const char *path)
-{
-    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-    if (fd < 0) {
-        fprintf(stderr, "leadpipefs: cannot open api key file %s: %s\n", path, strerror(errno));
-        return NULL;
-    }
-    struct stat st;
-    if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
-        fprintf(stderr, "leadpipefs: api key file %s is not a regular file\n", path);
-        close(fd);
-        return NULL;
-    }
-    if (st.st_mode & (S_IRGRP | S_IROTH | S_IWGRP | S_IWOTH)) {
-        fprintf(stderr, "leadpipefs: api key file %s is readable by others; chmod 600 %s\n", path,
-                path);
-        close(fd);
-        return NULL;
-    }
-    char buf[1024];
-    ssize_t n = read(fd, buf, sizeof(buf) - 1);
-    close(fd);
-    if (n < 0)
-        n = 0;
-    buf[n] = '\0';
-    buf[strcspn(buf, "\r\n")] = '\0';
-    char *key = strdup(buf);
-    memset(buf, 0, sizeof(buf));
-    if (key && !*key) {
-        fprintf(stderr, "leadpipefs: api key file %s is empty\n", path);
-        free(key);
-        return NULL;
-    }
-    return key;
-}
-
-/* Takes the key from the environment and wipes it there, so /proc/PID/environ
- * does not keep it. Returns malloc'd text or NULL. */
-static char *take_env_key(void)
-{
-    char *v = getenv("LEADPIPE_API_KEY");
-    if (!v || !*v)
-        return NULL;
-    char *key = strdup(v);
-    memset(v, 0, strlen(v));
-    unsetenv("LEADPIPE_API_KEY");
-    return key;
 }
 
 static int start_check(lp_tree *tree, const char *base_url)
@@ -315,14 +215,18 @@ int main(int argc, char *argv[])
     if (!opts.base_url) {
         const char *env = getenv("LEADPIPE_BASE_URL");
         opts.base_url = strdup(env && *env ? env : LP_DEFAULT_BASE_URL);
+        if (!opts.base_url) {
+            fprintf(stderr, "leadpipefs: out of memory\n");
+            goto out;
+        }
     }
-    if (check_base_url(opts.base_url) < 0)
-        goto out;
-    key = opts.api_key_file ? read_key_file(opts.api_key_file) : take_env_key();
-    if (!key) {
-        if (!opts.api_key_file)
-            fprintf(stderr, "leadpipefs: no API key: set LEADPIPE_API_KEY or use "
-                            "-o api_key_file=PATH\n");
+    char msg[LP_STARTUP_MSG_MAX];
+    int checked = lp_check_base_url(opts.base_url, msg, sizeof msg);
+    if (checked == 0)
+        checked = opts.api_key_file ? lp_read_key_file(opts.api_key_file, &key, msg, sizeof msg)
+                                    : lp_take_env_key(&key, msg, sizeof msg);
+    if (checked < 0) {
+        fprintf(stderr, "leadpipefs: %s\n", msg);
         goto out;
     }
     lp_log_set_secret(key);
@@ -360,7 +264,7 @@ int main(int argc, char *argv[])
     }
     /* The start-up check says what went wrong in one line of its own. */
     lp_log_set_quiet(!cmd.debug);
-    int checked = start_check(tree, opts.base_url);
+    checked = start_check(tree, opts.base_url);
     lp_log_set_quiet(false);
     if (checked < 0)
         goto out;
