@@ -1,14 +1,43 @@
 /* startup.c - the base URL rule and where the API key comes from (see startup.h). */
 #include "startup.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+/* True when text is a port: one or more digits. */
+static bool is_port(const char *text)
+{
+    return text[0] != '\0' && strspn(text, "0123456789") == strlen(text);
+}
+
+/* True when host (an IPv6 literal without its brackets) is ::1 or an
+ * IPv4-mapped address in 127.0.0.0/8. */
+static bool loopback_ipv6(const char *host)
+{
+    struct in6_addr a6;
+    if (inet_pton(AF_INET6, host, &a6) != 1)
+        return false;
+    return IN6_IS_ADDR_LOOPBACK(&a6) || (IN6_IS_ADDR_V4MAPPED(&a6) && a6.s6_addr[12] == 127);
+}
+
+/* True when host is "localhost" or a dotted-quad IPv4 address in 127.0.0.0/8.
+ * inet_pton takes exactly four decimal parts of 0 to 255: no signs, no
+ * overflow, no octal or hex, no shortened forms. */
+static bool loopback_name_or_ipv4(const char *host)
+{
+    struct in_addr a4;
+    if (strcasecmp(host, "localhost") == 0)
+        return true;
+    return inet_pton(AF_INET, host, &a4) == 1 && ((const unsigned char *)&a4.s_addr)[0] == 127;
+}
 
 /* The whole authority is parsed, so "127.0.0.1.example.com" or
  * "localhost@example.com" never pass for loopback. */
@@ -25,20 +54,20 @@ bool lp_loopback_url(const char *url)
     auth[len] = '\0';
     if (strchr(auth, '@'))
         return false; /* user info: the real host follows it */
-    if (strncmp(auth, "[::1]", 5) == 0)
-        return auth[5] == '\0' || auth[5] == ':';
+    if (auth[0] == '[') {
+        char *close = strchr(auth, ']');
+        if (!close || (close[1] != '\0' && (close[1] != ':' || !is_port(close + 2))))
+            return false;
+        *close = '\0';
+        return loopback_ipv6(auth + 1);
+    }
     char *colon = strchr(auth, ':');
     if (colon) {
-        if (colon[1] == '\0' || strspn(colon + 1, "0123456789") != strlen(colon + 1))
+        if (!is_port(colon + 1))
             return false;
         *colon = '\0';
     }
-    if (strcasecmp(auth, "localhost") == 0)
-        return true;
-    unsigned a, b, c, d;
-    char tail;
-    return sscanf(auth, "%u.%u.%u.%u%c", &a, &b, &c, &d, &tail) == 4 && a == 127 && b < 256 &&
-           c < 256 && d < 256;
+    return loopback_name_or_ipv4(auth);
 }
 
 int lp_check_base_url(const char *url, char *msg, size_t msglen)

@@ -19,7 +19,10 @@
 /* Room for any message below: the longest names a path twice. */
 #define LP_STARTUP_MSG_MAX (2 * PATH_MAX + 256)
 
-/* True when an http:// URL's host is this machine: 127.0.0.0/8, ::1 or localhost. */
+/* True when an http:// URL's host is this machine: a dotted-quad IPv4 address
+ * in 127.0.0.0/8, a bracketed IPv6 literal that is ::1 (or 127.0.0.0/8
+ * IPv4-mapped), or "localhost" in any case. A port must be digits; user
+ * info ("user@") is refused, as the real host follows it. */
 bool lp_loopback_url(const char *url);
 
 /* https:// always; http:// only to a loopback host (the key would cross the

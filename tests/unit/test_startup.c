@@ -46,12 +46,18 @@ static void test_accepted(void)
     check_accepted("http://LocalHost/");
     check_accepted("http://[::1]:80/");
     check_accepted("http://[::1]");
+    check_accepted("http://[0:0:0:0:0:0:0:1]:8080/"); /* ::1 written out */
+    check_accepted("http://[::ffff:127.0.0.1]:80/");  /* 127.0.0.1, IPv4-mapped */
     check_accepted("https://anything");
     check_accepted("https://10.0.0.1:8443/v1");
 }
 
 static void test_refused(void)
 {
+    /* What sscanf("%u.%u.%u.%u") let through: each is no IPv4 address at all. */
+    check_refused("http://127.0.0.4294967297");
+    check_refused("http://127.+0.0.1");
+    check_refused("http://127.0.0.-4294967295");
     check_refused("http://127.0.0.1.example.com");
     check_refused("http://localhost@example.com");
     check_refused("http://user@127.0.0.1/");
@@ -59,6 +65,14 @@ static void test_refused(void)
     check_refused("http://128.0.0.1/");
     check_refused("http://[::2]/");
     check_refused("http://[fe80::1]/");
+    check_refused("http://[::ffff:10.0.0.1]/");
+    check_refused("http://[::1%25lo]/");
+    check_refused("http://[::1/");
+    check_refused("http://::1/");
+    check_refused("http://0x7f.0.0.1/");
+    check_refused("http://0177.0.0.1/");
+    check_refused("http://2130706433/");
+    check_refused("http://127.1/");
     check_refused("http://");
     check_refused("http:///v1");
     check_refused("http://:8080/");
@@ -66,6 +80,7 @@ static void test_refused(void)
     check_refused("http://127.0.0.1:/");
     check_refused("http://localhost:http/");
     check_refused("http://[::1]x/");
+    check_refused("http://[::1]:8o/");
     check_refused("http://localhost.example.com/");
 
     char msg[LP_STARTUP_MSG_MAX];
