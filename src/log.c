@@ -76,9 +76,11 @@ bool lp_log_debug_enabled(void)
     return debug;
 }
 
-void lp_log_set_secret(const char *secret)
+int lp_log_set_secret(const char *secret)
 {
     char *copy = secret && *secret ? strdup(secret) : NULL;
+    if (secret && *secret && !copy)
+        return -1; /* the old secret stays */
 
     pthread_mutex_lock(&log_lock);
     if (log_secret) {
@@ -88,6 +90,7 @@ void lp_log_set_secret(const char *secret)
     }
     log_secret = copy;
     pthread_mutex_unlock(&log_lock);
+    return 0;
 }
 
 static int syslog_priority(enum lp_log_level level)

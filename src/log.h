@@ -18,8 +18,9 @@ bool lp_log_debug_enabled(void);
 /* Quiet: only LP_LOG_ERR gets through (the start-up check prints its own one line). */
 void lp_log_set_quiet(bool quiet);
 
-/* The secret is copied; every later message has it replaced. NULL clears. */
-void lp_log_set_secret(const char *secret);
+/* The secret is copied; every later message has it replaced. NULL clears.
+ * Returns 0, or -1 when there is no memory for the copy (nothing changes). */
+int lp_log_set_secret(const char *secret);
 
 void lp_log(enum lp_log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 

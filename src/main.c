@@ -215,10 +215,8 @@ int main(int argc, char *argv[])
     if (!opts.base_url) {
         const char *env = getenv("LEADPIPE_BASE_URL");
         opts.base_url = strdup(env && *env ? env : LP_DEFAULT_BASE_URL);
-        if (!opts.base_url) {
-            fprintf(stderr, "leadpipefs: out of memory\n");
-            goto out;
-        }
+        if (!opts.base_url)
+            goto no_memory;
     }
     char msg[LP_STARTUP_MSG_MAX];
     int checked = lp_check_base_url(opts.base_url, msg, sizeof msg);
@@ -229,7 +227,9 @@ int main(int argc, char *argv[])
         fprintf(stderr, "leadpipefs: %s\n", msg);
         goto out;
     }
-    lp_log_set_secret(key);
+    /* Without the secret the log could not redact it: no mount then. */
+    if (lp_log_set_secret(key) < 0)
+        goto no_memory;
 
     struct lp_api_options ao = {.base_url = opts.base_url,
                                 .api_key = key,
@@ -245,14 +245,13 @@ int main(int argc, char *argv[])
                                  .notify = lp_notifier_queue,
                                  .notify_ctx = nf};
     tree = api && nf ? lp_tree_new(&to) : NULL;
-    if (!tree) {
-        fprintf(stderr, "leadpipefs: out of memory\n");
-        goto out;
-    }
+    if (!tree)
+        goto no_memory;
     /* Permission checks by the kernel, with the modes we show (size is 0444). */
-    fuse_opt_add_arg(&args, "-odefault_permissions");
-    fuse_opt_add_arg(&args, "-ofsname=leadpipefs");
-    fuse_opt_add_arg(&args, "-osubtype=leadpipefs");
+    if (fuse_opt_add_arg(&args, "-odefault_permissions") != 0 ||
+        fuse_opt_add_arg(&args, "-ofsname=leadpipefs") != 0 ||
+        fuse_opt_add_arg(&args, "-osubtype=leadpipefs") != 0)
+        goto no_memory;
     /* The session parses the remaining (FUSE) options: an unknown one is a
      * usage error, found before any request is sent. */
     struct lp_fs fs = {
@@ -273,6 +272,10 @@ int main(int argc, char *argv[])
     se = NULL;
     lp_fs_cleanup(&fs);
 
+    goto out;
+
+no_memory:
+    fprintf(stderr, "leadpipefs: out of memory\n");
 out:
     if (se)
         fuse_session_destroy(se);
@@ -281,7 +284,7 @@ out:
     lp_notifier_free(nf);
     lp_api_free(api);
     if (key) {
-        memset(key, 0, strlen(key));
+        explicit_bzero(key, strlen(key));
         free(key);
     }
     lp_log_set_secret(NULL);
