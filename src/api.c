@@ -19,7 +19,6 @@
 #include "hashmap.h"
 #include "http.h"
 #include "log.h"
-#include "lp_config.h"
 
 #define LP_API_BASE_PATH "/v1/intent/audiences"
 #define LP_API_PAGE 100
@@ -62,7 +61,6 @@ lp_api *lp_api_new(const struct lp_api_options *opts)
         .api_key = o.api_key,
         .connect_timeout_ms = connect,
         .timeout_ms = timeout,
-        .user_agent = "leadpipefs/" LP_VERSION,
     };
     if (api->base_url)
         api->http = lp_http_new(&ho);

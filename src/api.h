@@ -55,7 +55,7 @@ int lp_api_update(lp_api *api, const char *id, const char *name, const char *sta
 /* DELETE; a 404 on a retry (the first try went through) counts as success. */
 int lp_api_delete(lp_api *api, const char *id, struct lp_api_error *err);
 
-/* Number of HTTP exchanges this client has attempted (for tests, -d stats). */
+/* Number of HTTP exchanges this client has attempted (tests; main logs it with -d). */
 unsigned long lp_api_request_count(lp_api *api);
 
 #endif

@@ -27,7 +27,6 @@ struct lp_http_handle;
 struct lp_http {
     char *base_url; /* without trailing slashes */
     char *api_key;
-    char *user_agent;
     long connect_timeout_ms;
     long timeout_ms;
     CURLSH *share;
@@ -192,7 +191,6 @@ static void destroy_client(lp_http *h)
     free_headers(h->headers_body);
     free(h->base_url);
     free_secret(h->api_key);
-    free(h->user_agent);
     free(h);
 }
 
@@ -212,11 +210,10 @@ lp_http *lp_http_new(const struct lp_http_options *opts)
         goto out_global;
     h->base_url = strdup(opts->base_url);
     h->api_key = strdup(opts->api_key);
-    h->user_agent = strdup(opts->user_agent ? opts->user_agent : "leadpipefs/" LP_VERSION);
     h->connect_timeout_ms =
         opts->connect_timeout_ms > 0 ? opts->connect_timeout_ms : LP_DEFAULT_CONNECT_MS;
     h->timeout_ms = opts->timeout_ms > 0 ? opts->timeout_ms : LP_DEFAULT_TIMEOUT_S * 1000L;
-    if (!h->base_url || !h->api_key || !h->user_agent)
+    if (!h->base_url || !h->api_key)
         goto out_client;
     for (size_t n = strlen(h->base_url); n > 0 && h->base_url[n - 1] == '/'; n--)
         h->base_url[n - 1] = '\0';
@@ -347,8 +344,8 @@ static int configure_easy(lp_http *h, struct lp_http_handle *e)
     curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L);
     curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, h->connect_timeout_ms);
     curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, h->timeout_ms);
-    curl_easy_setopt(c, CURLOPT_USERAGENT, h->user_agent);
-    curl_easy_setopt(c, CURLOPT_ACCEPT_ENCODING, ""); /* whatever curl can decode */
+    curl_easy_setopt(c, CURLOPT_USERAGENT, "leadpipefs/" LP_VERSION); /* curl copies it */
+    curl_easy_setopt(c, CURLOPT_ACCEPT_ENCODING, "");                 /* whatever curl can decode */
     curl_easy_setopt(c, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)LP_HTTP_MAX_BODY);
     curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, write_body);
     curl_easy_setopt(c, CURLOPT_ERRORBUFFER, e->errbuf);

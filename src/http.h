@@ -18,7 +18,6 @@ struct lp_http_options {
     const char *api_key;     /* sent as x-api-key; copied */
     long connect_timeout_ms; /* 0: LP_DEFAULT_CONNECT_MS */
     long timeout_ms;         /* whole exchange; 0: LP_DEFAULT_TIMEOUT_S */
-    const char *user_agent;  /* e.g. "leadpipefs/0.1.0"; copied */
 };
 
 struct lp_http_response {

@@ -68,14 +68,6 @@ static bool suppressed(enum lp_log_level level)
     return drop;
 }
 
-bool lp_log_debug_enabled(void)
-{
-    pthread_mutex_lock(&log_lock);
-    bool debug = log_debug;
-    pthread_mutex_unlock(&log_lock);
-    return debug;
-}
-
 int lp_log_set_secret(const char *secret)
 {
     char *copy = secret && *secret ? strdup(secret) : NULL;

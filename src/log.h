@@ -14,7 +14,6 @@ enum lp_log_level { LP_LOG_ERR, LP_LOG_WARNING, LP_LOG_INFO, LP_LOG_DEBUG };
  * debug: let LP_LOG_DEBUG messages through (request lines with -d). */
 void lp_log_init(const char *ident, bool to_syslog, bool debug);
 void lp_log_set_syslog(bool to_syslog);
-bool lp_log_debug_enabled(void);
 /* Quiet: only LP_LOG_ERR gets through (the start-up check prints its own one line). */
 void lp_log_set_quiet(bool quiet);
 

@@ -282,6 +282,8 @@ out:
     /* The tree first: it joins its prefetch threads, which still notify. */
     lp_tree_free(tree);
     lp_notifier_free(nf);
+    if (api)
+        lp_log(LP_LOG_DEBUG, "%lu HTTP exchange(s) with the API", lp_api_request_count(api));
     lp_api_free(api);
     if (key) {
         explicit_bzero(key, strlen(key));
