@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -39,9 +40,9 @@ static bool loopback_name_or_ipv4(const char *host)
     return inet_pton(AF_INET, host, &a4) == 1 && ((const unsigned char *)&a4.s_addr)[0] == 127;
 }
 
-/* The whole authority is parsed, so "127.0.0.1.example.com" or
- * "localhost@example.com" never pass for loopback. */
-bool lp_loopback_url(const char *url)
+/* True when an http:// URL's host is this machine. The whole authority is
+ * parsed, so "127.0.0.1.example.com" or "localhost@example.com" never pass. */
+static bool loopback_url(const char *url)
 {
     if (strncmp(url, "http://", 7) != 0)
         return false;
@@ -75,7 +76,7 @@ int lp_check_base_url(const char *url, char *msg, size_t msglen)
     if (strncmp(url, "https://", 8) == 0)
         return 0;
     if (strncmp(url, "http://", 7) == 0) {
-        if (lp_loopback_url(url))
+        if (loopback_url(url))
             return 0;
         snprintf(msg, msglen,
                  "refusing plain http to %s: the key would cross the network in clear text "

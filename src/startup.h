@@ -10,7 +10,6 @@
 #define LEADPIPEFS_STARTUP_H
 
 #include <limits.h>
-#include <stdbool.h>
 #include <stddef.h>
 
 /* Where the key is taken from when no key file is named. */
@@ -19,14 +18,11 @@
 /* Room for any message below: the longest names a path twice. */
 #define LP_STARTUP_MSG_MAX (2 * PATH_MAX + 256)
 
-/* True when an http:// URL's host is this machine: a dotted-quad IPv4 address
- * in 127.0.0.0/8, a bracketed IPv6 literal that is ::1 (or 127.0.0.0/8
- * IPv4-mapped), or "localhost" in any case. A port must be digits; user
- * info ("user@") is refused, as the real host follows it. */
-bool lp_loopback_url(const char *url);
-
-/* https:// always; http:// only to a loopback host (the key would cross the
- * network in clear text otherwise). */
+/* https:// always; http:// only to this machine (the key would cross the
+ * network in clear text otherwise): a dotted-quad IPv4 address in 127.0.0.0/8,
+ * a bracketed IPv6 literal that is ::1 (or 127.0.0.0/8 IPv4-mapped), or
+ * "localhost" in any case. A port must be digits; user info ("user@") is
+ * refused, as the real host follows it. */
 int lp_check_base_url(const char *url, char *msg, size_t msglen);
 
 /* Reads the key from the first line of path: a regular file no one else may
