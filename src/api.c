@@ -15,12 +15,12 @@
 #include <string.h>
 #include <time.h>
 
+#include "defaults.h"
+#include "hashmap.h"
 #include "http.h"
 #include "log.h"
-#include "lp_config.h"
 
 #define LP_API_BASE_PATH "/v1/intent/audiences"
-#define LP_API_DEFAULT_URL "https://api.aws53.cloud"
 #define LP_API_PAGE 100
 /* 10,000 pages of 100 is ten times the largest account we expect; a server
  * that keeps inventing ids beyond that is broken, not big. */
@@ -39,20 +39,20 @@ struct lp_api {
 lp_api *lp_api_new(const struct lp_api_options *opts)
 {
     struct lp_api_options o = opts ? *opts : (struct lp_api_options){0};
-    long timeout = o.timeout_ms > 0 ? o.timeout_ms : 20000;
+    long timeout = o.timeout_ms > 0 ? o.timeout_ms : LP_DEFAULT_TIMEOUT_S * 1000L;
     long connect = o.connect_timeout_ms > 0 ? o.connect_timeout_ms : timeout;
 
     if (!o.api_key) {
         errno = EINVAL;
         return NULL;
     }
-    if (connect > 10000 && o.connect_timeout_ms <= 0)
-        connect = 10000;
+    if (connect > LP_DEFAULT_CONNECT_MS && o.connect_timeout_ms <= 0)
+        connect = LP_DEFAULT_CONNECT_MS;
     lp_api *api = calloc(1, sizeof *api);
     if (!api)
         return NULL;
-    api->base_url = strdup(o.base_url ? o.base_url : LP_API_DEFAULT_URL);
-    api->max_tries = o.max_tries > 0 ? o.max_tries : 3;
+    api->base_url = strdup(o.base_url ? o.base_url : LP_DEFAULT_BASE_URL);
+    api->max_tries = o.max_tries > 0 ? o.max_tries : LP_DEFAULT_TRIES;
     api->backoff_ms = o.backoff_ms > 0 ? o.backoff_ms : 250;
     api->max_retry_after_ms = o.max_retry_after_ms > 0 ? o.max_retry_after_ms : timeout;
     atomic_init(&api->requests, 0);
@@ -61,7 +61,6 @@ lp_api *lp_api_new(const struct lp_api_options *opts)
         .api_key = o.api_key,
         .connect_timeout_ms = connect,
         .timeout_ms = timeout,
-        .user_agent = "leadpipefs/" LP_VERSION,
     };
     if (api->base_url)
         api->http = lp_http_new(&ho);
@@ -283,65 +282,13 @@ static char *audience_path(const char *id)
 
 /* --- list ------------------------------------------------------------------- */
 
-/* Ids already received: open addressing over indices into the result array. */
-struct id_set {
-    size_t *slots; /* index + 1; 0 = empty */
-    size_t cap;    /* power of two */
-    size_t used;
-};
-
-static uint64_t hash_id(const char *s)
-{
-    uint64_t h = 1469598103934665603ULL; /* FNV-1a */
-    for (; *s; s++)
-        h = (h ^ (unsigned char)*s) * 1099511628211ULL;
-    return h;
-}
-
-/* Returns 1 when id is in the set (arr holds the entries the set indexes). */
-static int id_set_has(const struct id_set *set, const struct lp_audience *arr, const char *id)
-{
-    if (!set->cap)
-        return 0;
-    for (size_t i = hash_id(id) & (set->cap - 1);; i = (i + 1) & (set->cap - 1)) {
-        if (!set->slots[i])
-            return 0;
-        if (strcmp(arr[set->slots[i] - 1].id, id) == 0)
-            return 1;
-    }
-}
-
-static int id_set_put(struct id_set *set, const struct lp_audience *arr, size_t index)
-{
-    if ((set->used + 1) * 2 > set->cap) {
-        size_t cap = set->cap ? set->cap * 2 : 256;
-        size_t *slots = calloc(cap, sizeof *slots);
-        if (!slots)
-            return -1;
-        for (size_t j = 0; j < set->cap; j++) {
-            if (!set->slots[j])
-                continue;
-            size_t i = hash_id(arr[set->slots[j] - 1].id) & (cap - 1);
-            while (slots[i])
-                i = (i + 1) & (cap - 1);
-            slots[i] = set->slots[j];
-        }
-        free(set->slots);
-        set->slots = slots;
-        set->cap = cap;
-    }
-    size_t i = hash_id(arr[index].id) & (set->cap - 1);
-    while (set->slots[i])
-        i = (i + 1) & (set->cap - 1);
-    set->slots[i] = index + 1;
-    set->used++;
-    return 0;
-}
-
+/* The audiences received so far, and their ids as keys of a string map. Each
+ * key is the entry's own id, a separate allocation, so it stays where it is
+ * when arr is reallocated (the value is the same pointer: never NULL). */
 struct list_acc {
     struct lp_audience *arr;
     size_t n, cap;
-    struct id_set ids;
+    struct lp_map ids;
 };
 
 /* Moves the page's entries with new ids into acc (page entries are left empty).
@@ -350,7 +297,7 @@ static long list_take_page(struct list_acc *acc, struct lp_audience *page, size_
 {
     long fresh = 0;
     for (size_t i = 0; i < count; i++) {
-        if (!page[i].id || id_set_has(&acc->ids, acc->arr, page[i].id))
+        if (!page[i].id || lp_smap_get(&acc->ids, page[i].id))
             continue; /* keep the first occurrence */
         if (acc->n == acc->cap) {
             size_t cap = acc->cap ? acc->cap * 2 : 128;
@@ -360,12 +307,10 @@ static long list_take_page(struct list_acc *acc, struct lp_audience *page, size_
             acc->arr = arr;
             acc->cap = cap;
         }
+        if (lp_smap_put(&acc->ids, page[i].id, page[i].id) != 0)
+            return -1; /* the entry stays in the page, which frees it */
         acc->arr[acc->n] = page[i];
         memset(&page[i], 0, sizeof page[i]);
-        if (id_set_put(&acc->ids, acc->arr, acc->n) != 0) {
-            page[i] = acc->arr[acc->n]; /* hand it back so the page frees it */
-            return -1;
-        }
         acc->n++;
         fresh++;
     }
@@ -495,6 +440,7 @@ int lp_api_list(lp_api *api, struct lp_audience **out, size_t *n, struct lp_api_
 {
     struct lp_api_error local;
     struct list_acc acc = {0};
+    lp_map_init_str(&acc.ids);
     size_t offset = 0;
     int rc = 0;
 
@@ -544,7 +490,7 @@ int lp_api_list(lp_api *api, struct lp_audience **out, size_t *n, struct lp_api_
         if (rc != 0 || last < LP_API_PAGE || no_new || (long long)offset >= total)
             break;
     }
-    free(acc.ids.slots);
+    lp_map_destroy(&acc.ids);
     if (rc == 0 && !acc.arr && !(acc.arr = calloc(1, sizeof *acc.arr)))
         rc = -error_local(err, ENOMEM, "out of memory while listing audiences");
     if (rc != 0) {

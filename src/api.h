@@ -17,11 +17,11 @@
 typedef struct lp_api lp_api;
 
 struct lp_api_options {
-    const char *base_url;    /* default "https://api.aws53.cloud" when NULL */
+    const char *base_url;    /* NULL: LP_DEFAULT_BASE_URL (defaults.h) */
     const char *api_key;     /* copied */
-    long timeout_ms;         /* one HTTP exchange; default 20000 */
-    long connect_timeout_ms; /* default min(timeout, 10000) */
-    int max_tries;           /* default 3 */
+    long timeout_ms;         /* one HTTP exchange; 0: LP_DEFAULT_TIMEOUT_S */
+    long connect_timeout_ms; /* 0: min(timeout, LP_DEFAULT_CONNECT_MS) */
+    int max_tries;           /* 0: LP_DEFAULT_TRIES */
     long backoff_ms;         /* first backoff; doubles each try; default 250 */
     long max_retry_after_ms; /* cap on a honoured Retry-After; default = timeout */
 };
@@ -59,7 +59,7 @@ int lp_api_delete(lp_api *api, const char *id, struct lp_api_error *err);
  * that made requests exits). */
 void lp_api_thread_cleanup(void);
 
-/* Number of HTTP exchanges this client has attempted (for tests, -d stats). */
+/* Number of HTTP exchanges this client has attempted (tests; main logs it with -d). */
 unsigned long lp_api_request_count(lp_api *api);
 
 #endif

@@ -15,19 +15,18 @@
 #include <string.h>
 #include <time.h>
 
+#include "defaults.h"
 #include "log.h"
 #include "lp_config.h"
+#include "scrub.h"
 
 #define LP_HTTP_MAX_BODY ((size_t)64 << 20) /* one answer; a 100-item page is ~50 KiB */
-#define LP_HTTP_DEFAULT_CONNECT_MS 5000L
-#define LP_HTTP_DEFAULT_TIMEOUT_MS 20000L
 
 struct lp_http_handle;
 
 struct lp_http {
     char *base_url; /* without trailing slashes */
     char *api_key;
-    char *user_agent;
     long connect_timeout_ms;
     long timeout_ms;
     CURLSH *share;
@@ -107,16 +106,27 @@ static int setup_share(lp_http *h)
 
 /* --- client life ---------------------------------------------------------- */
 
+/* Frees a header list after wiping every line: curl_slist_append made its own
+ * copy of the "x-api-key: ..." line, which must not linger in freed memory. */
+static void free_headers(struct curl_slist *list)
+{
+    for (struct curl_slist *l = list; l; l = l->next)
+        if (l->data)
+            explicit_bzero(l->data, strlen(l->data));
+    curl_slist_free_all(list);
+}
+
 /* Returns a list with one header appended, or NULL (the old list is freed then). */
 static struct curl_slist *append_header(struct curl_slist *list, const char *line)
 {
     struct curl_slist *next = curl_slist_append(list, line);
     if (!next)
-        curl_slist_free_all(list);
+        free_headers(list);
     return next;
 }
 
-/* Builds both header lists; the key line is wiped from the stack afterwards. */
+/* Builds both header lists; our own copy of the key line is wiped afterwards
+ * (the lists' copies are wiped by free_headers). */
 static int setup_headers(lp_http *h)
 {
     char *key_line = NULL;
@@ -177,11 +187,10 @@ static void destroy_client(lp_http *h)
         curl_share_cleanup(h->share);
     for (int i = 0; i < CURL_LOCK_DATA_LAST; i++)
         pthread_mutex_destroy(&h->share_locks[i]);
-    curl_slist_free_all(h->headers_plain);
-    curl_slist_free_all(h->headers_body);
+    free_headers(h->headers_plain);
+    free_headers(h->headers_body);
     free(h->base_url);
     free_secret(h->api_key);
-    free(h->user_agent);
     free(h);
 }
 
@@ -201,11 +210,10 @@ lp_http *lp_http_new(const struct lp_http_options *opts)
         goto out_global;
     h->base_url = strdup(opts->base_url);
     h->api_key = strdup(opts->api_key);
-    h->user_agent = strdup(opts->user_agent ? opts->user_agent : "leadpipefs/" LP_VERSION);
     h->connect_timeout_ms =
-        opts->connect_timeout_ms > 0 ? opts->connect_timeout_ms : LP_HTTP_DEFAULT_CONNECT_MS;
-    h->timeout_ms = opts->timeout_ms > 0 ? opts->timeout_ms : LP_HTTP_DEFAULT_TIMEOUT_MS;
-    if (!h->base_url || !h->api_key || !h->user_agent)
+        opts->connect_timeout_ms > 0 ? opts->connect_timeout_ms : LP_DEFAULT_CONNECT_MS;
+    h->timeout_ms = opts->timeout_ms > 0 ? opts->timeout_ms : LP_DEFAULT_TIMEOUT_S * 1000L;
+    if (!h->base_url || !h->api_key)
         goto out_client;
     for (size_t n = strlen(h->base_url); n > 0 && h->base_url[n - 1] == '/'; n--)
         h->base_url[n - 1] = '\0';
@@ -336,8 +344,8 @@ static int configure_easy(lp_http *h, struct lp_http_handle *e)
     curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L);
     curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, h->connect_timeout_ms);
     curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, h->timeout_ms);
-    curl_easy_setopt(c, CURLOPT_USERAGENT, h->user_agent);
-    curl_easy_setopt(c, CURLOPT_ACCEPT_ENCODING, ""); /* whatever curl can decode */
+    curl_easy_setopt(c, CURLOPT_USERAGENT, "leadpipefs/" LP_VERSION); /* curl copies it */
+    curl_easy_setopt(c, CURLOPT_ACCEPT_ENCODING, "");                 /* whatever curl can decode */
     curl_easy_setopt(c, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)LP_HTTP_MAX_BODY);
     curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, write_body);
     curl_easy_setopt(c, CURLOPT_ERRORBUFFER, e->errbuf);
@@ -465,17 +473,6 @@ static bool may_have_sent(CURL *c, CURLcode rc)
     }
 }
 
-/* Copies src into dst with every occurrence of key blanked out. */
-static void copy_scrubbed(char *dst, size_t dstlen, const char *src, const char *key)
-{
-    snprintf(dst, dstlen, "%s", src);
-    size_t klen = strlen(key);
-    if (klen == 0)
-        return;
-    for (char *p = strstr(dst, key); p; p = strstr(p, key))
-        memset(p, '*', klen);
-}
-
 static void fill_transport_error(lp_http *h, struct lp_http_handle *e, CURLcode rc,
                                  const struct body_buf *buf, struct lp_http_response *resp)
 {
@@ -488,7 +485,7 @@ static void fill_transport_error(lp_http *h, struct lp_http_handle *e, CURLcode 
     resp->status = 0;
     resp->transport_error = true;
     resp->maybe_sent = may_have_sent(e->easy, rc);
-    copy_scrubbed(resp->error, sizeof resp->error, why, h->api_key);
+    lp_scrub(resp->error, sizeof resp->error, why, h->api_key);
 }
 
 static double elapsed_ms(const struct timespec *start)

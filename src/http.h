@@ -14,11 +14,10 @@
 typedef struct lp_http lp_http;
 
 struct lp_http_options {
-    const char *base_url;    /* e.g. "https://api.aws53.cloud", no trailing slash needed */
+    const char *base_url;    /* e.g. LP_DEFAULT_BASE_URL (defaults.h); trailing slash optional */
     const char *api_key;     /* sent as x-api-key; copied */
-    long connect_timeout_ms; /* 0: library default (5000) */
-    long timeout_ms;         /* whole exchange; 0: library default (20000) */
-    const char *user_agent;  /* e.g. "leadpipefs/0.1.0"; copied */
+    long connect_timeout_ms; /* 0: LP_DEFAULT_CONNECT_MS */
+    long timeout_ms;         /* whole exchange; 0: LP_DEFAULT_TIMEOUT_S */
 };
 
 struct lp_http_response {

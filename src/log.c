@@ -1,6 +1,6 @@
 /* log.c - leadpipefs logging to stderr or syslog(3), one whole line at a time.
  *
- * Every message is formatted first and then passed through the redactor, so the
+ * Every message is formatted first and then passed through lp_scrub, so the
  * API key cannot reach the log whatever a caller formats into it.
  */
 #include "log.h"
@@ -12,7 +12,7 @@
 #include <string.h>
 #include <syslog.h>
 
-#define LP_LOG_REDACTED "[REDACTED]"
+#include "scrub.h"
 
 /* All state below is guarded by log_lock; one lock also keeps lines whole. */
 static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -68,17 +68,11 @@ static bool suppressed(enum lp_log_level level)
     return drop;
 }
 
-bool lp_log_debug_enabled(void)
-{
-    pthread_mutex_lock(&log_lock);
-    bool debug = log_debug;
-    pthread_mutex_unlock(&log_lock);
-    return debug;
-}
-
-void lp_log_set_secret(const char *secret)
+int lp_log_set_secret(const char *secret)
 {
     char *copy = secret && *secret ? strdup(secret) : NULL;
+    if (secret && *secret && !copy)
+        return -1; /* the old secret stays */
 
     pthread_mutex_lock(&log_lock);
     if (log_secret) {
@@ -88,40 +82,7 @@ void lp_log_set_secret(const char *secret)
     }
     log_secret = copy;
     pthread_mutex_unlock(&log_lock);
-}
-
-/* Returns text with every occurrence of secret replaced: malloc'd (caller frees),
- * or NULL when there was nothing to replace or no memory (use text as is then;
- * on no memory the caller drops the line rather than leak). *failed says which. */
-static char *redact(const char *text, const char *secret, bool *failed)
-{
-    size_t slen = strlen(secret), rlen = strlen(LP_LOG_REDACTED), count = 0;
-    const char *p;
-
-    *failed = false;
-    for (p = strstr(text, secret); p; p = strstr(p + slen, secret))
-        count++;
-    if (count == 0)
-        return NULL;
-    size_t out_len = strlen(text) - count * slen + count * rlen;
-    char *out = malloc(out_len + 1), *o = out;
-    if (!out) {
-        *failed = true;
-        return NULL;
-    }
-    for (p = text;;) {
-        const char *hit = strstr(p, secret);
-        if (!hit) {
-            strcpy(o, p);
-            break;
-        }
-        memcpy(o, p, (size_t)(hit - p));
-        o += hit - p;
-        memcpy(o, LP_LOG_REDACTED, rlen);
-        o += rlen;
-        p = hit + slen;
-    }
-    return out;
+    return 0;
 }
 
 static int syslog_priority(enum lp_log_level level)
@@ -174,9 +135,15 @@ void lp_log(enum lp_log_level level, const char *fmt, ...)
         return;
 
     pthread_mutex_lock(&log_lock);
-    bool failed = false;
-    char *clean = log_secret ? redact(text, log_secret, &failed) : NULL;
-    if (!failed)
+    char *clean = NULL;
+    if (log_secret) {
+        size_t len = lp_scrub(NULL, 0, text, log_secret);
+        clean = malloc(len + 1);
+        if (clean)
+            lp_scrub(clean, len + 1, text, log_secret);
+    }
+    /* With no memory to scrub into, the line is dropped rather than leak. */
+    if (clean || !log_secret)
         emit_locked(level, clean ? clean : text);
     pthread_mutex_unlock(&log_lock);
     free(clean);

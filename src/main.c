@@ -4,32 +4,28 @@
  * The key comes from $LEADPIPE_API_KEY or -o api_key_file (never argv), and
  * one list request proves key and API before the mount appears.
  */
-#include <errno.h>
-#include <fcntl.h>
 #include <limits.h>
 #include <malloc.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <sys/prctl.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include <curl/curl.h>
 #include <fuse_lowlevel.h>
 
 #include "api.h"
+#include "defaults.h"
 #include "fs.h"
 #include "log.h"
 #include "lp_config.h"
 #include "notify.h"
 #include "records.h"
+#include "startup.h"
 #include "sync.h"
 #include "view.h"
-
-#define DEFAULT_BASE_URL "https://api.aws53.cloud"
 
 struct options {
     char *base_url;
@@ -72,14 +68,15 @@ static void usage(const char *prog)
            "    -o base_url=URL        API base URL (default $LEADPIPE_BASE_URL, else %s)\n"
            "    -o api_key_file=PATH   file whose first line is the API key (mode 0600);\n"
            "                           else the key is taken from $LEADPIPE_API_KEY\n"
-           "    -o cache_timeout=SECS  how long listed data is trusted (default 30)\n"
-           "    -o timeout=SECS        limit for one HTTP exchange (default 20)\n"
-           "    -o tries=N             HTTP tries per operation (default 3)\n\n"
+           "    -o cache_timeout=SECS  how long listed data is trusted (default %d)\n"
+           "    -o timeout=SECS        limit for one HTTP exchange (default %d)\n"
+           "    -o tries=N             HTTP tries per operation (default %d)\n\n"
            "FUSE options that matter most here:\n"
            "    -o ro                  read-only mount: no write reaches the API\n"
            "    -o allow_other         let other users in (file modes still apply)\n"
            "    -o default_permissions always on: the kernel checks the modes shown\n\n",
-           prog, DEFAULT_BASE_URL);
+           prog, LP_DEFAULT_BASE_URL, LP_DEFAULT_CACHE_TIMEOUT_S, LP_DEFAULT_TIMEOUT_S,
+           LP_DEFAULT_TRIES);
     fuse_cmdline_help();
     fuse_lowlevel_help();
 }
@@ -108,103 +105,6 @@ static void drop_source(int *argc, char **argv)
     for (int i = positional[0]; i < *argc - 1; i++)
         argv[i] = argv[i + 1];
     (*argc)--;
-}
-
-/* True when an http:// URL's host is this machine: 127.0.0.0/8, ::1 or localhost.
- * The whole authority is parsed, so "127.0.0.1.example.com" or
- * "localhost@example.com" never pass for loopback. */
-static bool loopback_host(const char *url)
-{
-    const char *host = url + strlen("http://");
-    size_t len = strcspn(host, "/?#");
-    char auth[256];
-    if (len == 0 || len >= sizeof(auth))
-        return false;
-    memcpy(auth, host, len);
-    auth[len] = '\0';
-    if (strchr(auth, '@'))
-        return false; /* user info: the real host follows it */
-    if (strncmp(auth, "[::1]", 5) == 0)
-        return auth[5] == '\0' || auth[5] == ':';
-    char *colon = strchr(auth, ':');
-    if (colon) {
-        if (colon[1] == '\0' || strspn(colon + 1, "0123456789") != strlen(colon + 1))
-            return false;
-        *colon = '\0';
-    }
-    if (strcasecmp(auth, "localhost") == 0)
-        return true;
-    unsigned a, b, c, d;
-    char tail;
-    return sscanf(auth, "%u.%u.%u.%u%c", &a, &b, &c, &d, &tail) == 4 && a == 127 && b < 256 &&
-           c < 256 && d < 256;
-}
-
-static int check_base_url(const char *url)
-{
-    if (strncmp(url, "https://", 8) == 0)
-        return 0;
-    if (strncmp(url, "http://", 7) == 0) {
-        if (loopback_host(url))
-            return 0;
-        fprintf(stderr,
-                "leadpipefs: refusing plain http to %s: the key would cross the network in "
-                "clear text (use https://)\n",
-                url);
-        return -1;
-    }
-    fprintf(stderr, "leadpipefs: base_url must start with https:// (got %s)\n", url);
-    return -1;
-}
-
-/* Reads the key; returns malloc'd text or NULL after printing why. */
-static char *read_key_file(const char *path)
-{
-    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-    if (fd < 0) {
-        fprintf(stderr, "leadpipefs: cannot open api key file %s: %s\n", path, strerror(errno));
-        return NULL;
-    }
-    struct stat st;
-    if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
-        fprintf(stderr, "leadpipefs: api key file %s is not a regular file\n", path);
-        close(fd);
-        return NULL;
-    }
-    if (st.st_mode & (S_IRGRP | S_IROTH | S_IWGRP | S_IWOTH)) {
-        fprintf(stderr, "leadpipefs: api key file %s is readable by others; chmod 600 %s\n", path,
-                path);
-        close(fd);
-        return NULL;
-    }
-    char buf[1024];
-    ssize_t n = read(fd, buf, sizeof(buf) - 1);
-    close(fd);
-    if (n < 0)
-        n = 0;
-    buf[n] = '\0';
-    buf[strcspn(buf, "\r\n")] = '\0';
-    char *key = strdup(buf);
-    memset(buf, 0, sizeof(buf));
-    if (key && !*key) {
-        fprintf(stderr, "leadpipefs: api key file %s is empty\n", path);
-        free(key);
-        return NULL;
-    }
-    return key;
-}
-
-/* Takes the key from the environment and wipes it there, so /proc/PID/environ
- * does not keep it. Returns malloc'd text or NULL. */
-static char *take_env_key(void)
-{
-    char *v = getenv("LEADPIPE_API_KEY");
-    if (!v || !*v)
-        return NULL;
-    char *key = strdup(v);
-    memset(v, 0, strlen(v));
-    unsetenv("LEADPIPE_API_KEY");
-    return key;
 }
 
 static int start_check(lp_view *view, const char *base_url)
@@ -262,7 +162,9 @@ out1:
 
 int main(int argc, char *argv[])
 {
-    struct options opts = {.cache_timeout = 30, .timeout = 20, .tries = 3};
+    struct options opts = {.cache_timeout = LP_DEFAULT_CACHE_TIMEOUT_S,
+                           .timeout = LP_DEFAULT_TIMEOUT_S,
+                           .tries = LP_DEFAULT_TRIES};
     struct fuse_cmdline_opts cmd;
     memset(&cmd, 0, sizeof(cmd));
     drop_source(&argc, argv);
@@ -272,9 +174,9 @@ int main(int argc, char *argv[])
     lp_api *api = NULL;
     struct lp_records records;
     struct lp_sync sync;
+    bool records_ready = false;
     lp_view *view = NULL;
     lp_notifier *nf = NULL;
-    bool records_ready = false;
     struct fuse_session *se = NULL;
 
     /* The key lives in this process's memory only: no core dumps, no ptrace by peers. */
@@ -317,18 +219,22 @@ int main(int argc, char *argv[])
     lp_log_init("leadpipefs", false, cmd.debug);
     if (!opts.base_url) {
         const char *env = getenv("LEADPIPE_BASE_URL");
-        opts.base_url = strdup(env && *env ? env : DEFAULT_BASE_URL);
+        opts.base_url = strdup(env && *env ? env : LP_DEFAULT_BASE_URL);
+        if (!opts.base_url)
+            goto no_memory;
     }
-    if (check_base_url(opts.base_url) < 0)
-        goto out;
-    key = opts.api_key_file ? read_key_file(opts.api_key_file) : take_env_key();
-    if (!key) {
-        if (!opts.api_key_file)
-            fprintf(stderr, "leadpipefs: no API key: set LEADPIPE_API_KEY or use "
-                            "-o api_key_file=PATH\n");
+    char msg[LP_STARTUP_MSG_MAX];
+    int checked = lp_check_base_url(opts.base_url, msg, sizeof msg);
+    if (checked == 0)
+        checked = opts.api_key_file ? lp_read_key_file(opts.api_key_file, &key, msg, sizeof msg)
+                                    : lp_take_env_key(&key, msg, sizeof msg);
+    if (checked < 0) {
+        fprintf(stderr, "leadpipefs: %s\n", msg);
         goto out;
     }
-    lp_log_set_secret(key);
+    /* Without the secret the log could not redact it: no mount then. */
+    if (lp_log_set_secret(key) < 0)
+        goto no_memory;
 
     struct lp_api_options ao = {.base_url = opts.base_url,
                                 .api_key = key,
@@ -338,22 +244,21 @@ int main(int argc, char *argv[])
     nf = lp_notifier_new();
     /* After a failed request the cache is served for max(cache_timeout, 1 s). */
     lp_records_init(&records, opts.cache_timeout, 1.0);
-    records_ready = true;
     lp_sync_init(&sync, &records, api);
+    records_ready = true;
     struct lp_view_options vo = {.sync = &sync,
                                  .uid = getuid(),
                                  .gid = getgid(),
                                  .notify = lp_notifier_queue,
                                  .notify_ctx = nf};
     view = api && nf ? lp_view_new(&vo) : NULL;
-    if (!view) {
-        fprintf(stderr, "leadpipefs: out of memory\n");
-        goto out;
-    }
+    if (!view)
+        goto no_memory;
     /* Permission checks by the kernel, with the modes we show (size is 0444). */
-    fuse_opt_add_arg(&args, "-odefault_permissions");
-    fuse_opt_add_arg(&args, "-ofsname=leadpipefs");
-    fuse_opt_add_arg(&args, "-osubtype=leadpipefs");
+    if (fuse_opt_add_arg(&args, "-odefault_permissions") != 0 ||
+        fuse_opt_add_arg(&args, "-ofsname=leadpipefs") != 0 ||
+        fuse_opt_add_arg(&args, "-osubtype=leadpipefs") != 0)
+        goto no_memory;
     /* The session parses the remaining (FUSE) options: an unknown one is a
      * usage error, found before any request is sent. */
     struct lp_fs fs = {
@@ -365,7 +270,7 @@ int main(int argc, char *argv[])
     }
     /* The start-up check says what went wrong in one line of its own. */
     lp_log_set_quiet(!cmd.debug);
-    int checked = start_check(view, opts.base_url);
+    checked = start_check(view, opts.base_url);
     lp_log_set_quiet(false);
     if (checked < 0)
         goto out;
@@ -374,6 +279,10 @@ int main(int argc, char *argv[])
     se = NULL;
     lp_fs_cleanup(&fs);
 
+    goto out;
+
+no_memory:
+    fprintf(stderr, "leadpipefs: out of memory\n");
 out:
     if (se)
         fuse_session_destroy(se);
@@ -384,9 +293,11 @@ out:
         lp_records_destroy(&records);
     }
     lp_notifier_free(nf);
+    if (api)
+        lp_log(LP_LOG_DEBUG, "%lu HTTP exchange(s) with the API", lp_api_request_count(api));
     lp_api_free(api);
     if (key) {
-        memset(key, 0, strlen(key));
+        explicit_bzero(key, strlen(key));
         free(key);
     }
     lp_log_set_secret(NULL);

@@ -73,8 +73,10 @@ static void send_one(struct fuse_session *se, const struct item *it)
     else
         rc = fuse_lowlevel_notify_inval_inode(se, it->ino, 0, 0);
     /* ENOENT: the kernel had already forgotten it, which is what we wanted. */
-    if (rc < 0 && rc != -ENOENT)
-        lp_log(LP_LOG_DEBUG, "kernel invalidation failed: %s", strerror(-rc));
+    if (rc < 0 && rc != -ENOENT) {
+        char why[128]; /* strerror's buffer is shared between threads; this one is not */
+        lp_log(LP_LOG_DEBUG, "kernel invalidation failed: %s", strerror_r(-rc, why, sizeof why));
+    }
 }
 
 static void *run(void *arg)
