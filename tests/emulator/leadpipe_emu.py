@@ -1530,7 +1530,8 @@ def apply_settings(store, body):
                 raise ApiError(400, "VALIDATION_ERROR", "%s must be a number >= 0, or null" % k)
             setattr(store, k, body[k])
     if "run_rows" in body:
-        if body["run_rows"] is not None and not (is_int(body["run_rows"]) and body["run_rows"] >= 0):
+        rows = body["run_rows"]
+        if rows is not None and not (is_int(rows) and rows >= 0):
             raise ApiError(400, "VALIDATION_ERROR", "run_rows must be an integer >= 0, or null")
         store.run_rows = body["run_rows"]
     if "export_row_cap" in body:
