@@ -9,6 +9,7 @@ control interface to inspect requests, inject faults and change data
 
 import argparse
 import calendar
+import hashlib
 import json
 import os
 import random
@@ -23,6 +24,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 API_PREFIX = "/v1/intent/audiences"
+ACCOUNT_PATH = "/v1/data/account"
+TOPICS_PATH = "/v1/intent/topics"
 DEFAULT_KEY = "sk_test_emulator"
 DEFAULT_SLOTS = 10
 SEED_SLOTS = 1_000_000  # --seed without --slots: seeded data is unconstrained
@@ -363,13 +366,599 @@ def make_seeded(n, slots):
     return out
 
 
+# ---------------------------------------------------------------- runs: records
+
+RUN_FIELDS = (
+    "id", "audienceId", "organizationId", "status", "runType", "configHash", "dataDate",
+    "resultKey", "candidateCount", "resultCount", "attempts", "nextAttemptAt",
+    "idempotencyKey", "errorCode", "errorMessage", "startedAt", "completedAt",
+    "cancelledAt", "createdAt", "updatedAt",
+)
+RUN_STATUSES = ("queued", "running", "completed", "failed", "cancelled")
+RUN_TYPES = ("manual", "daily", "preview")
+EXPORT_ROW_CAP = 300_000
+DEFAULT_RUN_QUEUE_S = 0.5
+DEFAULT_RUN_DURATION_S = 1.0
+# Per-run knobs, kept in the run under "_emu" (never in API answers).
+RUN_KNOBS = ("rows", "targetBytes", "padBytes", "outcome", "queue_s", "duration_s")
+
+
+def run_record(run):
+    """The run as the API answers it: the documented fields first, no knobs."""
+    out = {k: run[k] for k in RUN_FIELDS if k in run}
+    for k, v in run.items():
+        if k not in out and k != "_emu":
+            out[k] = v
+    return out
+
+
+def config_hash(cfg):
+    return hashlib.sha256(json.dumps(cfg, sort_keys=True, separators=(",", ":"))
+                          .encode("utf-8")).hexdigest()
+
+
+def new_run(rid, aud, run_type, created_ms, idem=None):
+    stamp = iso_from_ms(created_ms)
+    return {
+        "id": rid,
+        "audienceId": aud["id"],
+        "organizationId": aud.get("organizationId", ORG_ID),
+        "status": "queued",
+        "runType": run_type,
+        "configHash": config_hash(aud.get("config")),
+        "dataDate": stamp[:10],
+        "resultKey": None,
+        "candidateCount": None,
+        "resultCount": None,
+        "attempts": 0,
+        "nextAttemptAt": None,
+        "idempotencyKey": idem,
+        "errorCode": None,
+        "errorMessage": None,
+        "startedAt": None,
+        "completedAt": None,
+        "cancelledAt": None,
+        "createdAt": stamp,
+        "updatedAt": stamp,
+        "_emu": {},
+    }
+
+
+def run_rows(run, aud=None, cap=EXPORT_ROW_CAP):
+    """(rows, pad) of a run once completed: its resultCount, and the bytes added to
+    each row's headline. Knobs first (rows, else targetBytes), else audienceSize."""
+    knobs = run["_emu"]
+    if knobs.get("rows") is None and knobs.get("targetBytes") is not None:
+        return export_plan(run, cap)
+    if knobs.get("rows") is not None:
+        rows = knobs["rows"]
+    else:
+        size = (aud or {}).get("audienceSize")
+        rows = size if is_int(size) and size > 0 else 120
+    return rows, knobs.get("padBytes") or 0
+
+
+def set_run_results(run, aud=None, cap=EXPORT_ROW_CAP):
+    """Fixes the completed run's rows (and padding) and its counts."""
+    rows, pad = run_rows(run, aud, cap)
+    run["_emu"]["rows"], run["_emu"]["padBytes"] = rows, pad
+    run["resultCount"] = rows
+    run["candidateCount"] = rows + rows // 2 + 7
+
+
+def start_run(run, ms):
+    run["status"] = "running"
+    run["startedAt"] = iso_from_ms(ms)
+    run["attempts"] = (run.get("attempts") or 0) + 1
+    run["updatedAt"] = iso_from_ms(ms)
+
+
+def finish_run(run, ms, outcome, aud=None, code=None, message=None, cap=EXPORT_ROW_CAP):
+    if not run.get("startedAt"):
+        start_run(run, ms)
+    run["status"] = outcome
+    run["updatedAt"] = run["completedAt"] = iso_from_ms(ms)
+    if outcome == "completed":
+        set_run_results(run, aud, cap)
+        run["resultKey"] = "runs/%s/%s/results.jsonl.gz" % (run["audienceId"], run["id"])
+        run["errorCode"] = run["errorMessage"] = None
+    else:
+        run["errorCode"] = code or "PROVIDER_TIMEOUT"
+        run["errorMessage"] = message or "The data provider did not answer in time"
+
+
+def advance_run(run, now_ms, aud=None, cap=EXPORT_ROW_CAP):
+    """Moves a run along its timeline (queue_s, then duration_s; None = only when told)."""
+    knobs = run["_emu"]
+    if run.get("status") == "queued" and knobs.get("queue_s") is not None:
+        at = ms_from_iso(run.get("createdAt"))
+        if at is not None and now_ms >= at + knobs["queue_s"] * 1000:
+            start_run(run, at + int(knobs["queue_s"] * 1000))
+    if run.get("status") == "running" and knobs.get("duration_s") is not None:
+        at = ms_from_iso(run.get("startedAt"))
+        if at is not None and now_ms >= at + knobs["duration_s"] * 1000:
+            finish_run(run, at + int(knobs["duration_s"] * 1000),
+                       knobs.get("outcome") or "completed", aud, cap=cap)
+
+
+# ---------------------------------------------------------------- runs: people and CSV
+
+_FIRST = ["James", "Mary", "Robert", "Patricia", "John", "Jennifer", "Michael", "Linda",
+          "David", "Elizabeth", "William", "Barbara", "Richard", "Susan", "Joseph", "Jessica",
+          "Thomas", "Sarah", "Charles", "Karen", "Priya", "Wei", "Aisha", "Mateo", "Sofia",
+          "Lukas", "Emma", "Noah", "Olivia", "Liam", "Hannah", "Kenji", "Fatima", "Diego",
+          "Chloe", "Ethan", "Grace", "Omar", "Ines", "Viktor"]
+_LAST = ["Smith", "Johnson", "Williams", "Brown", "Jones", "Garcia", "Miller", "Davis",
+         "Rodriguez", "Martinez", "Hernandez", "Lopez", "Wilson", "Anderson", "Thomas",
+         "Taylor", "Moore", "Jackson", "Martin", "Lee", "Patel", "Nguyen", "Kim", "Schmidt",
+         "Rossi", "Dubois", "Kowalski", "Novak", "Okafor", "Tanaka", "Silva", "Berg",
+         "Walker", "Hall", "Young", "King", "Wright", "Scott", "Green", "Baker"]
+# name, domain, industry, industryGroup
+_COMPANIES = [
+    ("Northwind Analytics", "northwind-analytics.com", "software development", "Technology"),
+    ("Contoso Financial", "contosofinancial.com", "financial services", "Finance"),
+    ("Fabrikam Health", "fabrikamhealth.org", "hospital & health care", "Healthcare"),
+    ("Globex Manufacturing", "globex-mfg.com", "manufacturing", "Industrial"),
+    ("Initech", "initech.io", "software development", "Technology"),
+    ("Umbrella Logistics", "umbrellalogistics.com", "logistics", "Transportation"),
+    ("Stark Insurance Group", "starkinsurance.com", "insurance", "Finance"),
+    ("Wayne University", "wayne.edu", "higher education", "Education"),
+    ("Pinnacle Realty", "pinnaclerealty.com", "real estate", "Real Estate"),
+    ("Bluebird Media", "bluebird.media", "marketing & advertising", "Media"),
+    ("Ironclad Builders", "ironcladbuilders.com", "construction", "Industrial"),
+    ("Lex & Partners", "lexpartners.law", "legal services", "Professional Services"),
+    ("Helios Retail", "heliosretail.com", "retail", "Consumer"),
+    ("Quantum Cloudworks", "quantumcloudworks.com", "software development", "Technology"),
+    ("Evergreen Foods", "evergreenfoods.com", "retail", "Consumer"),
+    ("Summit Capital", "summitcapital.com", "financial services", "Finance"),
+]
+_EMPLOYEE_RANGES = ["1-10", "11-50", "51-200", "201-500", "501-1000", "1001-5000",
+                    "5001-10000", "10001+"]
+_COUNTRIES = ["US", "US", "US", "GB", "DE", "CA", "FR", "NL", "AU", "IN", "SG", "CH"]
+_SENIORITIES = ["c_suite", "vp", "director", "manager", "senior", "entry"]
+_DEPARTMENTS = ["engineering", "sales", "marketing", "finance", "operations",
+                "human_resources", "it", "legal", "product"]
+_DEPT_LABEL = {"engineering": "Engineering", "sales": "Sales", "marketing": "Marketing",
+               "finance": "Finance", "operations": "Operations",
+               "human_resources": "People", "it": "IT", "legal": "Legal", "product": "Product"}
+_CHIEF = {"engineering": "Chief Technology Officer", "sales": "Chief Revenue Officer",
+          "marketing": "Chief Marketing Officer", "finance": "Chief Financial Officer",
+          "operations": "Chief Operating Officer", "human_resources": "Chief People Officer",
+          "it": "Chief Information Officer", "legal": "General Counsel",
+          "product": "Chief Product Officer"}
+_MAILHOSTS = ["gmail.com", "outlook.com", "icloud.com", "yahoo.com", "proton.me"]
+
+# The CSV columns, in order (company fields flattened with a "company" prefix).
+PERSON_FIELDS = ("hashedEmail", "firstName", "lastName", "fullName", "businessEmail",
+                 "personalEmail", "email", "primaryContactEmail", "phone", "linkedinUrl",
+                 "headline", "jobTitle", "seniority", "department", "score")
+COMPANY_FIELDS = ("name", "domain", "industry", "industryGroup", "employeeRange", "country")
+CSV_COLUMNS = PERSON_FIELDS + tuple("company" + f[0].upper() + f[1:] for f in COMPANY_FIELDS)
+CSV_HEADER = (",".join(CSV_COLUMNS) + "\n").encode("ascii")
+POOL_SIZE = 2003  # people per run before they repeat (each row keeps its own hashedEmail)
+_PAD_TEXT = "lorem ipsum dolor sit amet consectetur adipiscing elit " * 40
+_SCORE_BUCKETS = ((50, 59), (60, 69), (70, 79), (80, 89), (90, 99))
+
+# Rows 0-4 of every export with at least 5 rows carry these (CSV quoting tests).
+_SPECIAL_PEOPLE = [
+    {"company": {"name": "Acme, Inc."}},                                    # a comma
+    {"headline": 'Builds "zero-trust" networks, mostly'},                   # quotes and a comma
+    {"headline": "First line\nsecond line"},                                # LF
+    {"headline": "Carriage\r\nreturn", "jobTitle": "VP, Sales"},            # CR LF, a comma
+    {"firstName": "José", "lastName": "Müller-Øberg", "fullName": "José Müller-Øberg",
+     "businessEmail": "jose.muller@bjdata.cn", "email": "jose.muller@bjdata.cn",
+     "primaryContactEmail": "jose.muller@bjdata.cn", "personalEmail": None,
+     "linkedinUrl": "https://www.linkedin.com/in/jos%C3%A9-m%C3%BCller",
+     "headline": "Growth 🚀 leader", "company": {"name": "北京数据科技有限公司",
+                                                 "domain": "bjdata.cn"}},  # unicode
+]
+
+
+def hashed_email(rid, i):
+    return hashlib.sha256(("%s:%d" % (rid, i)).encode("ascii", "replace")).hexdigest()
+
+
+def _make_person(rng, j):
+    first, last = rng.choice(_FIRST), rng.choice(_LAST)
+    name, domain, industry, group = rng.choice(_COMPANIES)
+    sen, dept = rng.choice(_SENIORITIES), rng.choice(_DEPARTMENTS)
+    if sen == "c_suite":
+        title = _CHIEF[dept]
+    elif sen in ("vp", "director"):
+        title = "%s of %s" % ("VP" if sen == "vp" else "Director", _DEPT_LABEL[dept])
+    elif sen == "manager":
+        title = "%s Manager" % _DEPT_LABEL[dept]
+    else:
+        title = "%s%s Specialist" % ("Senior " if sen == "senior" else "", _DEPT_LABEL[dept])
+    business = "%s.%s@%s" % (first.lower(), last.lower(), domain) if rng.random() < 0.82 else None
+    personal = ("%s%s%d@%s" % (first.lower(), last[0].lower(), rng.randint(1, 99),
+                               rng.choice(_MAILHOSTS)) if rng.random() < 0.4 else None)
+    p = {
+        "firstName": first,
+        "lastName": last,
+        "fullName": "%s %s" % (first, last),
+        "businessEmail": business,
+        "personalEmail": personal,
+        "email": business or personal,
+        "primaryContactEmail": business or personal,
+        "phone": ("+1-%03d-555-%04d" % (rng.randint(201, 989), rng.randint(0, 9999))
+                  if rng.random() < 0.45 else None),
+        "linkedinUrl": ("https://www.linkedin.com/in/%s-%s-%d" % (first.lower(), last.lower(),
+                                                                 rng.randint(1000, 99999))
+                        if rng.random() < 0.85 else None),
+        "headline": "%s at %s" % (title, name) if rng.random() < 0.9 else None,
+        "jobTitle": title,
+        "seniority": sen,
+        "department": dept,
+        "score": min(99, int(rng.triangular(50, 100, 82))),
+        "company": {"name": name, "domain": domain, "industry": industry,
+                    "industryGroup": group, "employeeRange": rng.choice(_EMPLOYEE_RANGES),
+                    "country": rng.choice(_COUNTRIES)},
+    }
+    if j < len(_SPECIAL_PEOPLE):
+        for k, v in _SPECIAL_PEOPLE[j].items():
+            if k == "company":
+                p["company"].update(v)
+            else:
+                p[k] = v
+    return p
+
+
+def csv_field(v):
+    if v is None:
+        return ""
+    s = str(v)
+    if any(c in s for c in ',"\r\n'):
+        return '"' + s.replace('"', '""') + '"'
+    return s
+
+
+class PeoplePool:
+    """POOL_SIZE people for one run (seeded by its id), each with its CSV row
+    (without the leading hashedEmail), plus sizes for the Content-Length."""
+
+    def __init__(self, rid, pad):
+        seed = int.from_bytes(hashlib.sha256(rid.encode("utf-8", "replace")).digest()[:8], "big")
+        rng = random.Random(seed)
+        self.rid = rid
+        self.people = []
+        rows = []
+        for j in range(POOL_SIZE):
+            p = _make_person(rng, j)
+            if pad > 0:
+                h = p["headline"]
+                p["headline"] = (h + " " + _pad(pad - 1)) if h else _pad(pad)
+            self.people.append(p)
+            vals = [p[f] for f in PERSON_FIELDS[1:]] + [p["company"][f] for f in COMPANY_FIELDS]
+            rows.append(",".join(csv_field(v) for v in vals) + "\n")
+        self.rows = rows
+        self.lens = [len(r.encode("utf-8")) for r in rows]
+        self.prefix = [0]
+        for n in self.lens:
+            self.prefix.append(self.prefix[-1] + n)
+
+    def bytes_for(self, nrows):
+        """Bytes of the header and the first nrows rows."""
+        cycles, rest = divmod(nrows, POOL_SIZE)
+        return (len(CSV_HEADER) + nrows * 65 + cycles * self.prefix[POOL_SIZE]
+                + self.prefix[rest])
+
+    def person(self, i):
+        p = dict(self.people[i % POOL_SIZE])
+        p["company"] = dict(p["company"])
+        out = {"hashedEmail": hashed_email(self.rid, i)}
+        out.update(p)
+        return out
+
+    def chunks(self, nrows, batch=512):
+        yield CSV_HEADER
+        rid, rows = self.rid, self.rows
+        for start in range(0, nrows, batch):
+            part = []
+            for i in range(start, min(nrows, start + batch)):
+                part.append(hashed_email(rid, i))
+                part.append(",")
+                part.append(rows[i % POOL_SIZE])
+            yield "".join(part).encode("utf-8")
+
+
+def _pad(n):
+    text = _PAD_TEXT
+    while len(text) < n:
+        text += _PAD_TEXT
+    return text[:n]
+
+
+_POOLS = {}
+_POOLS_LOCK = threading.Lock()
+
+
+def people_pool(rid, pad=0):
+    """The run's pool (cached: a few runs at a time)."""
+    key = (rid, pad)
+    with _POOLS_LOCK:
+        pool = _POOLS.get(key)
+        if pool is not None:
+            return pool
+    pool = PeoplePool(rid, pad)
+    with _POOLS_LOCK:
+        if len(_POOLS) >= 12:
+            _POOLS.pop(next(iter(_POOLS)))
+        _POOLS[key] = pool
+    return pool
+
+
+def export_plan(run, cap=EXPORT_ROW_CAP):
+    """(rows, pad) for an export of about targetBytes: as many rows as that takes
+    up to the cap, then padding (bytes added to each row's headline)."""
+    target = run["_emu"]["targetBytes"]
+    pad = 0
+    pool = people_pool(run["id"], 0)
+    avg = (pool.prefix[POOL_SIZE] + 65 * POOL_SIZE) / POOL_SIZE
+    rows = max(1, min(cap, -(-(target - len(CSV_HEADER)) // int(avg))))
+    size = pool.bytes_for(rows)
+    if size < target:
+        pad = -(-(target - size) // rows)
+    return rows, pad
+
+
+def run_stats(pool, total):
+    """stats for a completed run of `total` people (the rows of the results endpoint)."""
+    mult = [total // POOL_SIZE + (1 if j < total % POOL_SIZE else 0) for j in range(POOL_SIZE)]
+    fields = [f for f in PERSON_FIELDS if f != "score"] + ["company." + f for f in COMPANY_FIELDS]
+    counts = dict.fromkeys(fields, 0)
+    counts["hashedEmail"] = total
+    hist = [0] * len(_SCORE_BUCKETS)
+    score_sum = 0
+    for j, p in enumerate(pool.people):
+        m = mult[j]
+        if not m:
+            continue
+        for f in fields[1:]:
+            v = p["company"].get(f[8:]) if f.startswith("company.") else p.get(f)
+            if v not in (None, ""):
+                counts[f] += m
+        for b, (lo, hi) in enumerate(_SCORE_BUCKETS):
+            if lo <= p["score"] <= hi:
+                hist[b] += m
+        score_sum += p["score"] * m
+
+    def pct(n):
+        return round(100.0 * n / total, 1) if total else 0.0
+
+    return {
+        "total": total,
+        "fillRates": {f: {"count": counts[f], "percent": pct(counts[f])} for f in fields},
+        "scoreHistogram": [{"bucket": "%d-%d" % b, "count": hist[k], "percent": pct(hist[k])}
+                           for k, b in enumerate(_SCORE_BUCKETS)],
+        "averages": {"score": round(score_sum / total, 2) if total else None},
+    }
+
+
+# ---------------------------------------------------------------- account, filters, topics
+
+ACCOUNT = {
+    "organization": {"id": ORG_ID, "name": "Acme Growth Co."},
+    "plan": "growth",
+    "credits": {"total": 50000, "used": 12840, "available": 37160},
+}
+
+FILTER_CATALOG = [
+    {"key": "role.seniority", "label": "Seniority", "type": "multi_select",
+     "values": [{"value": v, "label": l} for v, l in (
+         ("c_suite", "C-Suite"), ("vp", "VP"), ("director", "Director"),
+         ("manager", "Manager"), ("senior", "Senior"), ("entry", "Entry level"))]},
+    {"key": "role.department", "label": "Department", "type": "multi_select",
+     "values": [{"value": v, "label": _DEPT_LABEL[v]} for v in _DEPARTMENTS]},
+    {"key": "company.industries", "label": "Industry", "type": "multi_select",
+     "values": [{"value": v, "label": v.title()} for v in (
+         "software development", "financial services", "hospital & health care",
+         "manufacturing", "retail", "logistics", "insurance", "higher education",
+         "real estate", "marketing & advertising", "construction", "legal services",
+         "telecommunications", "automotive", "biotechnology", "government administration")]},
+    {"key": "company.employeeRange", "label": "Company size", "type": "range_select",
+     "values": [{"value": v, "label": v + " employees"} for v in _EMPLOYEE_RANGES]},
+    {"key": "company.revenueRange", "label": "Company revenue", "type": "range_select",
+     "values": [{"value": v, "label": v} for v in (
+         "<1M", "1M-10M", "10M-50M", "50M-100M", "100M-500M", "500M-1B", "1B+")]},
+    {"key": "location.countries", "label": "Country", "type": "multi_select",
+     "values": [{"value": c, "label": n} for c, n in (
+         ("US", "United States"), ("CA", "Canada"), ("GB", "United Kingdom"),
+         ("DE", "Germany"), ("FR", "France"), ("NL", "Netherlands"), ("CH", "Switzerland"),
+         ("AU", "Australia"), ("IN", "India"), ("SG", "Singapore"), ("BR", "Brazil"),
+         ("JP", "Japan"), ("ES", "Spain"), ("SE", "Sweden"), ("IE", "Ireland"))]},
+    {"key": "jobTitle.include", "label": "Job title contains", "type": "text_list",
+     "operators": ["contains", "equals", "starts_with"], "modes": ["any", "all"]},
+    {"key": "jobTitle.exclude", "label": "Job title excludes", "type": "text_list",
+     "operators": ["contains", "equals"], "modes": ["any"]},
+    {"key": "company.domains.exclude", "label": "Exclude company domains", "type": "text_list",
+     "maxItems": 5000},
+    {"key": "contact.hasBusinessEmail", "label": "Has business email", "type": "boolean"},
+    {"key": "contact.hasPhone", "label": "Has phone", "type": "boolean"},
+    {"key": "contact.hasLinkedin", "label": "Has LinkedIn", "type": "boolean"},
+]
+
+TOPIC_COUNT = 20_000
+TOPIC_FIRST_ID = 100_001
+_TOPIC_TYPES = ("product", "category", "vendor", "use_case")
+_TOPIC_SUBJECTS = [
+    "Marketing", "Sales", "CRM", "Cloud", "Data", "Security", "HR", "Payroll", "ERP",
+    "Supply Chain", "Logistics", "E-commerce", "Analytics", "AI", "DevOps", "Kubernetes",
+    "Identity", "Email", "Video", "Collaboration", "Accounting", "Tax", "Procurement",
+    "Legal", "Compliance", "Customer Success", "Support", "Billing", "Payments", "Fraud",
+    "Insurance", "Healthcare", "Telehealth", "Real Estate", "Construction", "Energy",
+    "Fleet", "Inventory", "Recruiting", "Learning", "Observability", "Backup", "Network",
+    "Endpoint", "Database", "Warehouse", "Content", "SEO", "Advertising", "Events",
+    "Field Service", "Travel", "Expense", "Contract", "Document", "Workflow", "Low-Code",
+    "API", "Edge", "IoT", "Robotics", "Quality", "Manufacturing", "Retail", "POS",
+    "Hospitality", "Education", "Nonprofit", "Government", "Banking", "Wealth", "Lending",
+    "Crypto", "Privacy", "Risk", "Audit", "Treasury", "Pricing", "Subscription", "Partner",
+    "Channel", "Social Media", "Influencer", "Loyalty", "Survey", "Feedback", "Chat",
+    "Voice", "Telephony", "Sales Enablement", "Revenue", "Forecasting", "Planning",
+    "Project", "Portfolio", "Asset", "Facilities", "Workplace", "Benefits", "Wellness"]
+_TOPIC_OBJECTS = [
+    "Automation", "Software", "Platforms", "Tools", "Management", "Analytics", "Security",
+    "Migration", "Integration", "Consulting", "Services", "Outsourcing", "Monitoring",
+    "Optimization", "Compliance", "Training", "Hardware", "Infrastructure", "Strategy",
+    "Best Practices", "Pricing", "Alternatives", "Reviews", "Implementation", "Vendors",
+    "Trends", "Certification", "Benchmarks", "Templates", "APIs", "Open Source",
+    "Data Quality", "Governance", "Reporting", "Dashboards", "Testing", "Orchestration",
+    "Marketplaces", "Startups", "Regulation", "Modernization", "Cost Reduction",
+    "Self-Service", "Mobile Apps", "SaaS", "On-Premise", "Hybrid Cloud", "Case Studies",
+    "ROI", "Replacement", "Evaluation", "RFP", "Budgeting", "Hiring", "Salaries",
+    "Conferences", "Webinars", "Research", "Surveys", "Roadmaps", "Playbooks", "Checklists",
+    "Frameworks", "Use Cases", "Risks", "Incidents", "Backups", "Scaling", "Latency",
+    "Workloads", "Licensing", "Contracts", "Renewals", "Onboarding", "Churn", "Retention",
+    "Engagement", "Personalization", "Segmentation", "Attribution", "Forecasts", "Audits",
+    "Policies", "Controls", "Standards", "Architecture", "Design", "Accessibility",
+    "Localization", "Translation", "Archiving", "eDiscovery", "Encryption", "Tokenization",
+    "Sandboxing", "Observability", "Chatbots", "Agents", "Copilots", "Assistants",
+    "Fine-Tuning", "Embeddings", "Search", "Recommendations", "Routing", "Scheduling",
+    "Dispatch", "Tracking", "Labeling", "Annotation", "Synthetic Data", "Privacy Tech",
+    "Consent", "Identity Verification", "KYC", "AML", "Chargebacks", "Invoicing",
+    "Reconciliation", "Close", "Consolidation", "Spend", "Sourcing", "Suppliers",
+    "Warehousing", "Fulfillment", "Returns", "Shipping", "Customs", "Freight", "Telematics",
+    "Maintenance", "Inspections", "Safety", "Sustainability", "Carbon Accounting", "ESG",
+    "Diversity", "Compensation", "Performance", "Succession", "Workforce", "Scheduling Tools",
+    "Time Tracking", "Kiosks", "Signage", "Printing", "Scanning", "E-Signature", "Notaries",
+    "Knowledge Bases", "Intranets", "Wikis", "Ticketing", "Help Desks", "Status Pages",
+    "Alerting", "Paging", "Runbooks", "Postmortems", "Feature Flags", "Experimentation",
+    "A/B Testing", "Heatmaps", "Session Replay", "Forms", "Landing Pages", "Webinars Tools",
+    "Podcasts", "Video Hosting", "Streaming", "CDN", "DNS", "Load Balancing", "Firewalls",
+    "Zero Trust", "SASE", "VPN", "SD-WAN", "Wi-Fi", "5G", "Satellite", "Edge Computing",
+    "GPUs", "Quantum", "Blockchain", "NFTs", "Metaverse", "AR/VR", "Wearables", "Drones",
+    "3D Printing", "CAD", "PLM", "MES", "SCADA", "Digital Twins"]
+_TOPIC_INDUSTRIES = ["Technology", "Finance", "Healthcare", "Industrial", "Consumer",
+                     "Professional Services", "Education", "Real Estate", "Media", "Energy",
+                     "Transportation", "Government"]
+_TOPIC_CATEGORIES = ["Software", "Services", "Hardware", "Business Topics", "Technology Trends",
+                     "Finance & Accounting", "Marketing & Sales", "People & HR",
+                     "Operations", "Security & Risk"]
+# Names that need escaping in a TSV (SPEC: a tab, CR or LF inside becomes a space).
+_TOPIC_SPECIAL = {
+    100007: "Sales\tEnablement Platforms",
+    100042: "ERP\r\nMigration Services",
+    100099: "Remote\nWork Tools",
+    100123: "Point-of-Sale \"POS\" Systems, Cloud",
+    100256: "Café & Restaurant Tech — Zürich",
+    117805: "Marketing Automation",
+    117890: "CRM Software",
+    117918: "Sales Intelligence",
+    118002: "Cloud Security",
+}
+_TOPICS_CACHE = {}
+
+
+def make_topics():
+    """TOPIC_COUNT topics with ids TOPIC_FIRST_ID.., the same every time (cached)."""
+    if "all" in _TOPICS_CACHE:
+        return _TOPICS_CACHE["all"]
+    rng = random.Random(0x70D1C5)
+    combos = [(s, o) for s in _TOPIC_SUBJECTS for o in _TOPIC_OBJECTS]
+    rng.shuffle(combos)
+    used = set(_TOPIC_SPECIAL.values())
+    combos = [c for c in combos if "%s %s" % c not in used]
+    topics = []
+    for k in range(TOPIC_COUNT):
+        tid = TOPIC_FIRST_ID + k
+        subject, obj = combos[k % len(combos)]
+        name = _TOPIC_SPECIAL.get(tid)
+        if name is None:
+            name = "%s %s" % (subject, obj)
+            if k >= len(combos):
+                name += " (%d)" % (k // len(combos) + 1)
+        topics.append({"topicId": tid, "topicName": name,
+                       "type": _TOPIC_TYPES[rng.randrange(len(_TOPIC_TYPES))],
+                       "industry": _TOPIC_INDUSTRIES[rng.randrange(len(_TOPIC_INDUSTRIES))],
+                       "category": _TOPIC_CATEGORIES[rng.randrange(len(_TOPIC_CATEGORIES))]})
+    _TOPICS_CACHE["all"] = topics
+    _TOPICS_CACHE["body"] = jdump({"data": topics})
+    return topics
+
+
+# ---------------------------------------------------------------- sample and seeded runs
+
+
+def _fixed_run(aud, k, run_type, status, created_ms, rows=None, **extra):
+    rng = random.Random("%s:run:%d" % (aud["id"], k))
+    run = new_run(_uuid4(rng), aud, run_type, created_ms)
+    run["_emu"] = {"queue_s": None, "duration_s": None}
+    if rows is not None:
+        run["_emu"]["rows"] = rows
+    if status in ("running", "completed", "failed"):
+        start_run(run, created_ms + rng.randint(2_000, 30_000))
+    if status in ("completed", "failed"):
+        finish_run(run, ms_from_iso(run["startedAt"]) + rng.randint(40_000, 600_000), status,
+                   aud, code=extra.pop("errorCode", None), message=extra.pop("errorMessage", None))
+    if status == "cancelled":
+        run["status"] = "cancelled"
+        run["cancelledAt"] = run["updatedAt"] = iso_from_ms(created_ms + 45_000)
+    run.update(extra)
+    return run
+
+
+def make_sample_runs(audiences):
+    """Runs for the sample's active audiences: three daily runs each (Nov 23-25,
+    04:00 UTC), one of them failed for the second active audience; the first has
+    a completed manual run and a manual run still running, the third a queued
+    manual run and a cancelled one. Runs here move only when told."""
+    out = []
+    actives = [a for a in audiences if a.get("status") == "active"]
+    for n, aud in enumerate(actives):
+        rows = min(aud.get("audienceSize") or 120, 4800)
+        offset = (aud.get("audienceSize") or 0) * 61
+        for d, day in enumerate((23, 24, 25)):
+            created = ms_from_date(2026, 11, day, 4, 0, 0) + offset
+            if n == 1 and day == 24:
+                out.append(_fixed_run(aud, d, "daily", "failed", created, attempts=3,
+                                      errorCode="PROVIDER_TIMEOUT",
+                                      errorMessage="The data provider did not answer in time"))
+            else:
+                out.append(_fixed_run(aud, d, "daily", "completed", created,
+                                      rows=rows - d * (rows // 20)))
+        if n == 0:
+            out.append(_fixed_run(aud, 10, "manual", "completed",
+                                  ms_from_date(2026, 11, 25, 10, 12, 7), rows=rows,
+                                  idempotencyKey="demo-2026-11-25-1012"))
+            out.append(_fixed_run(aud, 11, "manual", "running",
+                                  ms_from_date(2026, 11, 26, 8, 30, 0)))
+        if n == 2:
+            out.append(_fixed_run(aud, 10, "manual", "cancelled",
+                                  ms_from_date(2026, 11, 24, 15, 0, 0)))
+            out.append(_fixed_run(aud, 11, "manual", "queued",
+                                  ms_from_date(2026, 11, 26, 9, 0, 0)))
+    return out
+
+
+def make_seeded_runs(audiences):
+    """One completed daily run (a day after createdAt) per active seeded audience."""
+    out = []
+    for aud in audiences:
+        if aud.get("status") == "active":
+            created = ms_from_iso(aud["createdAt"]) + 86_400_000
+            out.append(_fixed_run(aud, 0, "daily", "completed", created,
+                                  rows=aud.get("audienceSize") or 120))
+    return out
+
+
 # ---------------------------------------------------------------- the store
+
+
+class Body:
+    """An answer sent in chunks (export.csv): its length is known up front."""
+
+    def __init__(self, length, chunks, ctype, headers=None):
+        self.length = length
+        self.chunks = chunks  # a function: a fresh iterator of bytes each call
+        self.ctype = ctype
+        self.headers = headers or {}
 
 
 class Store:
     """All emulator state; every access holds self.lock."""
 
-    def __init__(self, key, slots, latency_ms, verbose=False):
+    def __init__(self, key, slots, latency_ms, verbose=False, run_queue_s=DEFAULT_RUN_QUEUE_S,
+                 run_duration_s=DEFAULT_RUN_DURATION_S):
         self.lock = threading.Lock()
         self.key = key
         self.slots = slots
@@ -383,6 +972,15 @@ class Store:
         self.id_rng = random.Random(0x1EAD91BE)
         self._order = None  # ids sorted by (createdAt, id); None when stale
         self._by_status = {}
+        self.runs = {}  # run id -> run (with its knobs under "_emu")
+        self.idem = {}  # (audience id, Idempotency-Key) -> run id
+        self.run_defaults = {}  # audience id -> knobs for its next runs
+        self.run_queue_s = run_queue_s  # None: runs stay queued until told
+        self.run_duration_s = run_duration_s  # None: runs stay running until told
+        self.run_rows = None  # rows of runs created from now on (None: audienceSize)
+        self.export_row_cap = EXPORT_ROW_CAP
+        self.run_rng = random.Random(0x5EED2)  # apart from id_rng: audience ids stay as they were
+        self.account = json.loads(jdump(ACCOUNT))
 
     # -- helpers (caller holds the lock)
 
@@ -427,24 +1025,77 @@ class Store:
             raise ApiError(404, "NOT_FOUND", "Audience not found")
         return aud
 
-    def load(self, audiences):
+    def load(self, audiences, runs=()):
         self.auds = {a["id"]: a for a in audiences}
         self._stale()
+        self.runs = {r["id"]: r for r in runs}
+        self.idem = {(r["audienceId"], r["idempotencyKey"]): r["id"]
+                     for r in runs if r.get("idempotencyKey")}
+        self.run_defaults = {}
+
+    def _drop_audience(self, aid):
+        del self.auds[aid]
+        self._stale()
+        for rid in [r for r, run in self.runs.items() if run.get("audienceId") == aid]:
+            del self.runs[rid]
+        self.idem = {k: v for k, v in self.idem.items() if k[0] != aid}
+        self.run_defaults.pop(aid, None)
+
+    # -- runs (caller holds the lock)
+
+    def _new_run_id(self):
+        while True:
+            rid = _uuid4(self.run_rng)
+            if rid not in self.runs:
+                return rid
+
+    def _run_knobs(self, aid, extra=None):
+        knobs = {"queue_s": self.run_queue_s, "duration_s": self.run_duration_s}
+        if self.run_rows is not None:
+            knobs["rows"] = self.run_rows
+        knobs.update(self.run_defaults.get(aid, {}))
+        knobs.update(extra or {})
+        return knobs
+
+    def _advance(self, run):
+        advance_run(run, int(time.time() * 1000), self.auds.get(run.get("audienceId")),
+                    self.export_row_cap)
+        return run
+
+    def _runs_of(self, aid):
+        """The audience's runs, newest first (createdAt, then id)."""
+        runs = [self._advance(r) for r in self.runs.values() if r.get("audienceId") == aid]
+        runs.sort(key=lambda r: (str(r.get("createdAt") or ""), r["id"]), reverse=True)
+        return runs
+
+    def _get_run(self, aid, rid):
+        self._get(aid)
+        run = self.runs.get(rid)
+        if run is None or run.get("audienceId") != aid:
+            raise ApiError(404, "NOT_FOUND", "Run not found")
+        return self._advance(run)
 
     # -- API (answers are serialised under the lock: records change in place)
 
     def api(self, method, path, query, raw, headers):
-        """(status, body bytes) for one API request."""
+        """(status, body) for one API request: body is bytes, or a Body to stream."""
         with self.lock:
             try:
-                if headers.get("x-api-key") != self.key:
+                if path.rstrip("/") != TOPICS_PATH and headers.get("x-api-key") != self.key:
                     raise ApiError(401, "UNAUTHORIZED", "Missing or invalid API key")
-                status, obj = self._route(method, path, query, raw)
+                if path.rstrip("/") == TOPICS_PATH:
+                    status, obj = 200, self._topics(method, query)
+                elif path.rstrip("/") == ACCOUNT_PATH:
+                    status, obj = 200, self._account(method)
+                else:
+                    status, obj = self._route(method, path, query, raw, headers)
             except ApiError as e:
                 status, obj = e.status, error_body(e.code, e.message)
+            if isinstance(obj, (Body, bytes)):
+                return status, obj
             return status, jdump(obj)
 
-    def _route(self, method, path, query, raw):
+    def _route(self, method, path, query, raw, headers):
         rest = path[len(API_PREFIX):]
         if rest in ("", "/"):
             if method == "GET":
@@ -452,9 +1103,16 @@ class Store:
             if method == "POST":
                 return 201, self._create(parse_json_object(raw))
             raise ApiError(405, "METHOD_NOT_ALLOWED", "Method not allowed")
-        if not rest.startswith("/") or "/" in rest[1:].rstrip("/"):
+        if not rest.startswith("/"):
             raise ApiError(404, "NOT_FOUND", "Not found")
-        aid = unquote(rest[1:].rstrip("/"))
+        segs = rest[1:].rstrip("/").split("/")
+        if segs == ["filters"]:  # the catalog, not an audience called "filters"
+            if method != "GET":
+                raise ApiError(405, "METHOD_NOT_ALLOWED", "Method not allowed")
+            return 200, {"data": FILTER_CATALOG}
+        if len(segs) > 1:
+            return self._route_runs(method, [unquote(x) for x in segs], query, raw, headers)
+        aid = unquote(segs[0])
         if method == "GET":
             return 200, {"data": ordered(self._get(aid))}
         if method == "PATCH":
@@ -462,10 +1120,98 @@ class Store:
             return 200, self._update(aud, parse_json_object(raw))
         if method == "DELETE":
             self._get(aid)
-            del self.auds[aid]
-            self._stale()
+            self._drop_audience(aid)
             return 200, {"data": {"deleted": True}}
         raise ApiError(405, "METHOD_NOT_ALLOWED", "Method not allowed")
+
+    def _route_runs(self, method, segs, query, raw, headers):
+        """/{id}/runs, /{id}/runs/{runId}, /{id}/runs/{runId}/(results|stats|export.csv)."""
+        if segs[1] != "runs" or len(segs) > 4 or "" in segs:
+            raise ApiError(404, "NOT_FOUND", "Not found")
+        aid = segs[0]
+        if len(segs) == 2:
+            if method == "GET":
+                limit = parse_query_int(query, "limit", 25, 1, 100)
+                self._get(aid)
+                return 200, {"data": [run_record(r) for r in self._runs_of(aid)[:limit]]}
+            if method == "POST":
+                return self._queue_run(aid, raw, headers)
+            raise ApiError(405, "METHOD_NOT_ALLOWED", "Method not allowed")
+        if len(segs) == 3:
+            if method == "GET":
+                return 200, {"data": run_record(self._get_run(aid, segs[2]))}
+            if method == "DELETE":
+                return 200, {"data": run_record(self._cancel_run(self._get_run(aid, segs[2])))}
+            raise ApiError(405, "METHOD_NOT_ALLOWED", "Method not allowed")
+        if segs[3] not in ("results", "stats", "export.csv"):
+            raise ApiError(404, "NOT_FOUND", "Not found")
+        if method != "GET":
+            raise ApiError(405, "METHOD_NOT_ALLOWED", "Method not allowed")
+        if segs[3] == "results":  # the paging parameters are checked first
+            limit = parse_query_int(query, "limit", 100, 1, 1000)
+            offset = parse_query_int(query, "offset", 0, 0, None)
+        run = self._get_run(aid, segs[2])
+        if run.get("status") in ("queued", "running"):
+            return 202, {"data": {"run": run_record(run)}}
+        if run.get("status") != "completed":
+            raise ApiError(409, "RUN_NOT_COMPLETED",
+                           "The run is %s: it has no results" % run.get("status"))
+        rows = run["_emu"].get("rows") or 0
+        pool = people_pool(run["id"], run["_emu"].get("padBytes") or 0)
+        if segs[3] == "results":
+            people = [pool.person(i) for i in range(offset, min(rows, offset + limit))]
+            return 200, {"data": {"run": run_record(run), "results": people, "total": rows,
+                                  "limit": limit, "offset": offset}}
+        if segs[3] == "stats":
+            return 200, {"data": {"run": run_record(run), "stats": run_stats(pool, rows)}}
+        n = min(rows, self.export_row_cap)
+        return 200, Body(pool.bytes_for(n), lambda: pool.chunks(n), "text/csv; charset=utf-8",
+                         {"X-Export-Row-Cap": str(self.export_row_cap), "X-Export-Rows": str(n),
+                          "Content-Disposition": 'attachment; filename="run-%s.csv"' % run["id"]})
+
+    def _queue_run(self, aid, raw, headers):
+        aud = self._get(aid)
+        idem = headers.get("Idempotency-Key")
+        if idem is not None and not 1 <= len(idem) <= 120:
+            raise ApiError(400, "VALIDATION_ERROR", "Idempotency-Key must be 1 to 120 characters")
+        body = parse_json_object(raw)
+        if body.get("runType") != "manual":
+            raise ApiError(400, "VALIDATION_ERROR", 'runType must be "manual"')
+        if idem is not None and self.idem.get((aid, idem)) in self.runs:
+            return 200, {"data": run_record(self._advance(self.runs[self.idem[(aid, idem)]]))}
+        run = new_run(self._new_run_id(), aud, "manual", self._now_ms(), idem)
+        run["_emu"] = self._run_knobs(aid)
+        self.runs[run["id"]] = run
+        if idem is not None:
+            self.idem[(aid, idem)] = run["id"]
+        return 201, {"data": run_record(run)}
+
+    def _cancel_run(self, run):
+        if run.get("status") != "queued":
+            raise ApiError(409, "RUN_NOT_CANCELLABLE",
+                           "Only a queued run can be cancelled; this one is %s" % run.get("status"))
+        run["status"] = "cancelled"
+        run["cancelledAt"] = run["updatedAt"] = iso_from_ms(self._now_ms())
+        return run
+
+    def _account(self, method):
+        if method != "GET":
+            raise ApiError(405, "METHOD_NOT_ALLOWED", "Method not allowed")
+        data = json.loads(jdump(self.account))
+        used = self._active_count()
+        data["slots"] = {"total": self.slots, "used": used, "available": max(0, self.slots - used)}
+        return {"data": data}
+
+    def _topics(self, method, query):
+        if method != "GET":
+            raise ApiError(405, "METHOD_NOT_ALLOWED", "Method not allowed")
+        topics = make_topics()
+        if "limit" not in query and "offset" not in query:
+            return _TOPICS_CACHE["body"]
+        limit = parse_query_int(query, "limit", 1000, 1, TOPIC_COUNT)
+        offset = parse_query_int(query, "offset", 0, 0, None)
+        return {"data": topics[offset:offset + limit],
+                "meta": {"total": len(topics), "limit": limit, "offset": offset}}
 
     def _list(self, query):
         limit = parse_query_int(query, "limit", 50, 1, 100)
@@ -531,7 +1277,7 @@ class Store:
 
     # -- request log and faults
 
-    def log_request(self, method, path, query, raw, t):
+    def log_request(self, method, path, query, raw, t, idem=None):
         if not raw:
             body = None
         else:
@@ -540,22 +1286,28 @@ class Store:
             except ApiError:
                 body = raw.decode("utf-8", "replace")
         entry = {"method": method, "path": path, "query": query, "body": body,
-                 "status": None, "t": round(t, 6)}
+                 "status": None, "t": round(t, 6), "bytes": 0}
+        if idem is not None:
+            entry["idempotencyKey"] = idem
         with self.lock:
             self.log.append(entry)
         return entry
 
-    def set_status(self, entry, status, dropped=False):
+    def set_status(self, entry, status, dropped=False, aborted=False):
         with self.lock:
             entry["status"] = status
             if dropped:
                 entry["dropped"] = True
+            if aborted:
+                entry["aborted"] = True
 
     def take_fault(self, method, path):
         """The first queued fault matching this request (one count consumed)."""
         with self.lock:
             for i, f in enumerate(self.faults):
                 if f.get("method") and f["method"].upper() != method:
+                    continue
+                if f.get("suffix") and not path.endswith(f["suffix"]):
                     continue
                 fp = f.get("path")
                 if fp is not None:
@@ -574,7 +1326,9 @@ class Store:
 # ---------------------------------------------------------------- control
 
 
-FAULT_KINDS = ("status", "retry_after", "delay", "garbage", "drop", "wrong_shape")
+FAULT_KINDS = ("status", "retry_after", "delay", "garbage", "drop", "wrong_shape",
+               "stall", "cut", "length")
+BODY_FAULTS = ("stall", "cut", "length")  # the request is processed; its answer is damaged
 
 
 def _nonneg_number(v):
@@ -592,8 +1346,21 @@ def validate_fault(f):
         raise ApiError(400, "VALIDATION_ERROR", "count must be an integer >= 1")
     if "method" in f and f["method"] is not None and not isinstance(f["method"], str):
         raise ApiError(400, "VALIDATION_ERROR", "method must be a string")
-    if "path" in f and f["path"] is not None and not isinstance(f["path"], str):
-        raise ApiError(400, "VALIDATION_ERROR", "path must be a string")
+    for k in ("path", "suffix"):
+        if k in f and f[k] is not None and not isinstance(f[k], str):
+            raise ApiError(400, "VALIDATION_ERROR", "%s must be a string" % k)
+    if kind in ("stall", "cut"):
+        f.setdefault("after_bytes", 0)
+        if not is_int(f["after_bytes"]) or f["after_bytes"] < 0:
+            raise ApiError(400, "VALIDATION_ERROR", "after_bytes must be an integer >= 0")
+    if kind == "stall":
+        f.setdefault("seconds", 1)
+        if not _nonneg_number(f["seconds"]):
+            raise ApiError(400, "VALIDATION_ERROR", "seconds must be a number >= 0")
+    if kind == "length":
+        f.setdefault("delta", 1)
+        if not is_int(f["delta"]) or f["delta"] == 0:
+            raise ApiError(400, "VALIDATION_ERROR", "delta must be a non-zero integer")
     if kind == "status":
         f.setdefault("status", 500)
     if kind == "retry_after":
@@ -643,17 +1410,63 @@ def control(store, method, path, query, raw):
             aid = unquote(parts[1])
             aud = store._get(aid)
             if method == "DELETE":
-                del store.auds[aid]
-                store._stale()
+                store._drop_audience(aid)
                 return 200, {"data": {"deleted": True}}
             return 200, elsewhere_update(store, aud, parse_json_object(raw) if raw else {})
+        body = {}
+        if method in ("POST", "PATCH") and raw and parts and parts[0] in ("audiences", "runs",
+                                                                          "account"):
+            body = parse_json_object(raw)
+        if len(parts) == 3 and parts[0] == "audiences" and parts[2] == "runs" and method == "POST":
+            aud = store._get(unquote(parts[1]))
+            return 201, {"data": emu_run(store, elsewhere_run(store, aud, body))}
+        if len(parts) == 3 and parts[0] == "audiences" and parts[2] == "run-settings":
+            store._get(unquote(parts[1]))
+            knobs = store.run_defaults.setdefault(unquote(parts[1]), {})
+            if method == "POST":
+                for k, v in check_knobs(body).items():
+                    if v is None:
+                        knobs.pop(k, None)
+                    else:
+                        knobs[k] = v
+            elif method != "GET":
+                raise ApiError(405, "METHOD_NOT_ALLOWED", "Method not allowed")
+            return 200, {"settings": dict(knobs)}
+        if route == "daily" and method == "POST":
+            made = [elsewhere_run(store, a, {"runType": "daily"})
+                    for a in (store.auds[i] for i in store._sorted_ids("active"))
+                    if a.get("dailyRefreshEnabled")]
+            return 200, {"runs": [emu_run(store, r) for r in made]}
+        if route == "runs" and method == "GET":
+            aid = query.get("audienceId")
+            runs = [store._advance(r) for r in store.runs.values()
+                    if aid is None or r.get("audienceId") == aid]
+            runs.sort(key=lambda r: (str(r.get("createdAt") or ""), r["id"]))
+            return 200, {"runs": [emu_run(store, r) for r in runs]}
+        if len(parts) >= 2 and parts[0] == "runs":
+            run = store.runs.get(unquote(parts[1]))
+            if run is None:
+                raise ApiError(404, "NOT_FOUND", "Run not found")
+            store._advance(run)
+            if len(parts) == 2 and method == "PATCH":
+                return 200, {"data": emu_run(store, elsewhere_run_update(store, run, body))}
+            if len(parts) == 2 and method == "DELETE":
+                del store.runs[run["id"]]
+                return 200, {"data": {"deleted": True}}
+            if len(parts) == 3 and method == "POST" and parts[2] in ("start", "complete", "fail"):
+                return 200, {"data": emu_run(store, run_transition(store, run, parts[2], body))}
+        if route == "account" and method == "PATCH":
+            store.account.update(body)
+            return 200, store._account("GET")
         if route == "reset" and method == "POST":
             return 200, reset(store, parse_json_object(raw) if raw else {})
         if route == "settings" and method in ("GET", "POST"):
             if method == "POST":
                 apply_settings(store, parse_json_object(raw) if raw else {})
             return 200, {"slots": store.slots, "latency_ms": store.latency_ms,
-                         "list_meta": store.list_meta}
+                         "list_meta": store.list_meta, "run_queue_s": store.run_queue_s,
+                         "run_duration_s": store.run_duration_s, "run_rows": store.run_rows,
+                         "export_row_cap": store.export_row_cap}
         if route == "shutdown" and method == "POST":
             return 200, {"ok": True}  # the handler stops the server once this is sent
     raise ApiError(404, "NOT_FOUND", "No such control endpoint")
@@ -711,6 +1524,126 @@ def apply_settings(store, body):
         if not isinstance(body["list_meta"], bool):
             raise ApiError(400, "VALIDATION_ERROR", "list_meta must be true or false")
         store.list_meta = body["list_meta"]
+    for k in ("run_queue_s", "run_duration_s"):
+        if k in body:
+            if body[k] is not None and not _nonneg_number(body[k]):
+                raise ApiError(400, "VALIDATION_ERROR", "%s must be a number >= 0, or null" % k)
+            setattr(store, k, body[k])
+    if "run_rows" in body:
+        rows = body["run_rows"]
+        if rows is not None and not (is_int(rows) and rows >= 0):
+            raise ApiError(400, "VALIDATION_ERROR", "run_rows must be an integer >= 0, or null")
+        store.run_rows = body["run_rows"]
+    if "export_row_cap" in body:
+        if not is_int(body["export_row_cap"]) or body["export_row_cap"] < 1:
+            raise ApiError(400, "VALIDATION_ERROR", "export_row_cap must be an integer >= 1")
+        store.export_row_cap = body["export_row_cap"]
+
+
+def check_knobs(body):
+    """The run knobs of a control body (others ignored), validated."""
+    out = {}
+    for k in RUN_KNOBS:
+        if k not in body:
+            continue
+        v = body[k]
+        ok = v is None or {
+            "rows": lambda: is_int(v) and v >= 0,
+            "targetBytes": lambda: is_int(v) and v >= 1,
+            "padBytes": lambda: is_int(v) and v >= 0,
+            "outcome": lambda: v in ("completed", "failed"),
+            "queue_s": lambda: _nonneg_number(v),
+            "duration_s": lambda: _nonneg_number(v),
+        }[k]()
+        if not ok:
+            raise ApiError(400, "VALIDATION_ERROR", "bad value for " + k)
+        out[k] = v
+    return out
+
+
+def emu_run(store, run):
+    """A run as the control interface shows it: the record, its knobs, its export size."""
+    out = run_record(run)
+    out["_emu"] = dict(run["_emu"])
+    if run.get("status") == "completed" and run["_emu"].get("rows") is not None:
+        pool = people_pool(run["id"], run["_emu"].get("padBytes") or 0)
+        out["_emu"]["exportBytes"] = pool.bytes_for(min(run["_emu"]["rows"],
+                                                        store.export_row_cap))
+    return out
+
+
+def elsewhere_run(store, aud, body):
+    """A run made by Leadpipe itself (the daily scheduler, the web app)."""
+    body = dict(body)
+    knobs = check_knobs(body)
+    run_type = body.pop("runType", "daily")
+    status = body.pop("status", "queued")
+    if status not in RUN_STATUSES:
+        raise ApiError(400, "VALIDATION_ERROR", "status must be one of " + ", ".join(RUN_STATUSES))
+    rid = body.pop("id", None) or store._new_run_id()
+    if rid in store.runs:
+        raise ApiError(409, "CONFLICT", "A run with this id exists")
+    now = store._now_ms()
+    run = new_run(rid, aud, run_type, now)
+    run["_emu"] = store._run_knobs(aud["id"], knobs)
+    if status in ("running", "completed", "failed"):
+        start_run(run, now)
+    if status in ("completed", "failed"):
+        finish_run(run, now, status, aud, cap=store.export_row_cap)
+    if status == "cancelled":
+        run["status"] = "cancelled"
+        run["cancelledAt"] = iso_from_ms(now)
+    for k in RUN_KNOBS:
+        body.pop(k, None)
+    run.update(body)
+    store.runs[rid] = run
+    if run.get("idempotencyKey"):
+        store.idem[(aud["id"], run["idempotencyKey"])] = rid
+    return run
+
+
+def elsewhere_run_update(store, run, body):
+    body = dict(body)
+    knobs = check_knobs(body)
+    remove = body.pop("_remove", [])
+    if "id" in body and body["id"] != run["id"]:
+        raise ApiError(400, "VALIDATION_ERROR", "id cannot change")
+    if is_int(body.get("resultCount")) and "rows" not in knobs:
+        knobs["rows"] = body["resultCount"]  # the counts go with the rows
+    for k, v in knobs.items():
+        run["_emu"][k] = v
+        body.pop(k, None)
+    if "rows" in knobs:
+        run["_emu"].pop("targetBytes", None)
+    elif "targetBytes" in knobs:
+        run["_emu"].pop("rows", None)
+        run["_emu"].pop("padBytes", None)
+    for k in remove if isinstance(remove, list) else []:
+        if k != "id":
+            run.pop(k, None)
+    if run.get("status") == "completed" and ({"rows", "targetBytes", "padBytes"} & set(knobs)):
+        set_run_results(run, store.auds.get(run.get("audienceId")), store.export_row_cap)
+    run.update(body)
+    if "updatedAt" not in body:
+        run["updatedAt"] = iso_from_ms(store._now_ms())
+    return run
+
+
+def run_transition(store, run, step, body):
+    """start (queued -> running), complete or fail (queued/running -> done), now."""
+    allowed = ("queued",) if step == "start" else ("queued", "running")
+    if run.get("status") not in allowed:
+        raise ApiError(409, "CONFLICT", "Cannot %s a %s run" % (step, run.get("status")))
+    for k, v in check_knobs(body).items():
+        run["_emu"][k] = v
+    now = store._now_ms()
+    if step == "start":
+        start_run(run, now)
+    else:
+        finish_run(run, now, "completed" if step == "complete" else "failed",
+                   store.auds.get(run.get("audienceId")), body.get("errorCode"),
+                   body.get("errorMessage"), cap=store.export_row_cap)
+    return run
 
 
 def reset(store, body):
@@ -718,9 +1651,11 @@ def reset(store, body):
     if "seed" in body:
         if not is_int(body["seed"]) or body["seed"] < 0:
             raise ApiError(400, "VALIDATION_ERROR", "seed must be an integer >= 0")
-        store.load(make_seeded(body["seed"], store.slots))
+        auds = make_seeded(body["seed"], store.slots)
+        store.load(auds, make_seeded_runs(auds) if body.get("runs") else ())
     elif body.get("sample"):
-        store.load(make_sample(store.slots))
+        auds = make_sample(store.slots)
+        store.load(auds, make_sample_runs(auds) if body.get("runs", True) else ())
     else:
         store.load([])
     store.log = []
@@ -779,19 +1714,77 @@ class Handler(BaseHTTPRequestHandler):
             raise BadRequest("short body")
         return data
 
-    def _send(self, status, body, ctype="application/json; charset=utf-8", extra=None):
+    def _send(self, status, body, ctype="application/json; charset=utf-8", extra=None,
+              entry=None, fault=None):
+        """Sends an answer: body is bytes or a Body (sent in chunks). entry (a log
+        entry) counts the body bytes sent; fault is a body fault (stall/cut/length)."""
+        if isinstance(body, Body):
+            length, chunks = body.length, body.chunks()
+            ctype = body.ctype
+            extra = dict(body.headers, **(extra or {}))
+        else:
+            length, chunks = len(body), iter((body,))
+        declared = length
+        if fault and fault["kind"] == "length":
+            declared = max(0, length + fault["delta"])
         reason = self.responses.get(status, ("Unknown",))[0]
         head = ["HTTP/1.1 %d %s" % (status, reason),
                 "Server: " + self.server_version,
                 "Date: " + self.date_time_string(),
                 "Content-Type: " + ctype,
-                "Content-Length: %d" % len(body)]
+                "Content-Length: %d" % declared]
         for k, v in (extra or {}).items():
             head.append("%s: %s" % (k, v))
         if self.close_connection:
             head.append("Connection: close")
-        self.log_request(status, len(body))
-        self.wfile.write(("\r\n".join(head) + "\r\n\r\n").encode("latin-1") + body)
+        self.log_request(status, length)
+        head = ("\r\n".join(head) + "\r\n\r\n").encode("latin-1")
+        if fault is None and not isinstance(body, Body):
+            self._count(entry, len(body))
+            self.wfile.write(head + body)
+            return
+        self._stream(head, chunks, entry, fault)
+
+    def _count(self, entry, n):
+        """Adds n to the entry's bytes before they are written: a client that has read
+        them finds them counted (on a broken connection: what was handed over)."""
+        if entry is not None:
+            with self.server.store.lock:
+                entry["bytes"] += n
+
+    def _stream(self, head, chunks, entry, fault):
+        kind = fault["kind"] if fault else None
+        limit = fault["after_bytes"] if kind in ("stall", "cut") else None
+        sent = 0
+        try:
+            self.wfile.write(head)
+            for chunk in chunks:
+                if limit is not None and sent + len(chunk) >= limit:
+                    first = chunk[:limit - sent]
+                    self._count(entry, len(first))
+                    self.wfile.write(first)
+                    sent += len(first)
+                    chunk = chunk[len(first):]
+                    if kind == "cut":
+                        self.server.store.set_status(entry, entry["status"], dropped=True)
+                        self._drop()
+                        return
+                    time.sleep(fault["seconds"])  # stall, then carry on
+                    limit = None
+                    if not chunk:
+                        continue
+                self._count(entry, len(chunk))
+                self.wfile.write(chunk)
+                sent += len(chunk)
+            if limit is not None and kind == "cut":  # the body was shorter than after_bytes
+                self.server.store.set_status(entry, entry["status"], dropped=True)
+                self._drop()
+            elif kind == "length":
+                self._drop()  # the declared length is wrong: this connection is done
+        except (ConnectionError, socket.timeout, OSError):
+            self.close_connection = True
+            if entry is not None:
+                self.server.store.set_status(entry, entry["status"], aborted=True)
 
     def _drop(self):
         self.close_connection = True
@@ -839,7 +1832,8 @@ class Handler(BaseHTTPRequestHandler):
 
     def _api(self, method, path, query, raw, t):
         store = self.server.store
-        entry = store.log_request(method, path, query, raw, t)
+        entry = store.log_request(method, path, query, raw, t,
+                                  self.headers.get("Idempotency-Key"))
         with store.lock:
             latency = store.latency_ms
         if latency:
@@ -848,17 +1842,21 @@ class Handler(BaseHTTPRequestHandler):
         if fault and fault["kind"] == "delay":
             time.sleep(fault["seconds"])
             fault = None
+        body_fault = None
+        if fault and fault["kind"] in BODY_FAULTS:
+            body_fault, fault = fault, None
         if fault and fault.get("process"):
             store.api(method, path, query, raw, self.headers)  # the answer is lost
         if fault:
             self._fault(fault, entry, path)
             return
-        if path == API_PREFIX or path.startswith(API_PREFIX + "/"):
+        if (path == API_PREFIX or path.startswith(API_PREFIX + "/")
+                or path.rstrip("/") in (ACCOUNT_PATH, TOPICS_PATH)):
             status, body = store.api(method, path, query, raw, self.headers)
         else:
             status, body = 404, jdump(error_body("NOT_FOUND", "Not found"))
         store.set_status(entry, status)
-        self._send(status, body)
+        self._send(status, body, entry=entry, fault=body_fault)
 
     def _fault(self, f, entry, path):
         kind = f["kind"]
@@ -889,7 +1887,7 @@ class Handler(BaseHTTPRequestHandler):
         else:
             data = jdump(body)
         store.set_status(entry, status)
-        self._send(status, data, ctype, extra)
+        self._send(status, data, ctype, extra, entry=entry)
 
 
 class EmuServer(ThreadingHTTPServer):
@@ -922,6 +1920,15 @@ def parse_args(argv):
     data.add_argument("--empty", action="store_true", help="no audiences")
     p.add_argument("--slots", type=int, help="active audiences allowed (default 10; with --seed 1000000)")
     p.add_argument("--latency-ms", type=float, default=0.0, help="added to every API request")
+    p.add_argument("--run-queue-s", type=float, default=DEFAULT_RUN_QUEUE_S, metavar="S",
+                   help="a new run is queued this long, then running (default 0.5)")
+    p.add_argument("--run-duration-s", type=float, default=DEFAULT_RUN_DURATION_S, metavar="S",
+                   help="a running run completes after this long (default 1.0)")
+    p.add_argument("--runs-manual", action="store_true",
+                   help="runs change state only when told (/_emu/runs/ID/start|complete|fail)")
+    p.add_argument("--seed-runs", action="store_true",
+                   help="with --seed: one completed daily run per active audience")
+    p.add_argument("--no-sample-runs", action="store_true", help="with --sample: no runs")
     p.add_argument("--quiet", action="store_true", help="print nothing")
     p.add_argument("--verbose", action="store_true", help="one stderr line per request")
     args = p.parse_args(argv)
@@ -931,6 +1938,8 @@ def parse_args(argv):
         p.error("--slots must be >= 0")
     if args.latency_ms < 0:
         p.error("--latency-ms must be >= 0")
+    if args.run_queue_s < 0 or args.run_duration_s < 0:
+        p.error("--run-queue-s and --run-duration-s must be >= 0")
     return args
 
 
@@ -939,11 +1948,15 @@ def main(argv=None):
     slots = args.slots
     if slots is None:
         slots = SEED_SLOTS if args.seed is not None else DEFAULT_SLOTS
-    store = Store(args.key, slots, args.latency_ms, verbose=args.verbose)
+    store = Store(args.key, slots, args.latency_ms, verbose=args.verbose,
+                  run_queue_s=None if args.runs_manual else args.run_queue_s,
+                  run_duration_s=None if args.runs_manual else args.run_duration_s)
     if args.seed is not None:
-        store.load(make_seeded(args.seed, slots))
+        auds = make_seeded(args.seed, slots)
+        store.load(auds, make_seeded_runs(auds) if args.seed_runs else ())
     elif not args.empty:
-        store.load(make_sample(slots))
+        auds = make_sample(slots)
+        store.load(auds, () if args.no_sample_runs else make_sample_runs(auds))
     server = EmuServer(("127.0.0.1", args.port), Handler)
     server.store = store
     port = server.server_address[1]
@@ -956,8 +1969,8 @@ def main(argv=None):
     if args.port_file:
         write_port_file(args.port_file, port)
     if not args.quiet:
-        sys.stderr.write("leadpipe_emu: listening on http://127.0.0.1:%d (%d audiences, %d slots)\n"
-                         % (port, len(store.auds), slots))
+        sys.stderr.write("leadpipe_emu: listening on http://127.0.0.1:%d (%d audiences, %d runs,"
+                         " %d slots)\n" % (port, len(store.auds), len(store.runs), slots))
         sys.stderr.flush()
     try:
         server.serve_forever(poll_interval=0.2)
