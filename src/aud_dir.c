@@ -2,13 +2,11 @@
  * editors' scratch files (scratch.c), and its metadata as extended
  * attributes. Its inode number is stable while the audience lives.
  */
-#include "node.h"
+#include "inode.h"
 
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-
-#include "isotime.h"
 
 struct lp_adir *lp_adir_new(struct lp_view *v, struct lp_aud *a)
 {
@@ -45,12 +43,6 @@ void lp_adir_free(struct lp_view *v, struct lp_aud *a)
 struct lp_aud *lp_dir_aud(struct lp_node *n)
 {
     return n && n->ops == &lp_aud_dir_ops && n->aud && !n->aud->gone ? n->aud : NULL;
-}
-
-/* An audience directory's mtime: updatedAt, else createdAt. */
-struct timespec lp_aud_mtime(const struct lp_aud *a)
-{
-    return lp_iso_time(a->rec.updated_at ? a->rec.updated_at : a->rec.created_at);
 }
 
 static void dir_stat(struct lp_view *v, struct lp_node *n, struct stat *st)

@@ -4,7 +4,7 @@
  * lp_write_rule); size is read-only. A new file is a new entry in
  * lp_aud_files (and LP_AUD_NFILES).
  */
-#include "node.h"
+#include "inode.h"
 
 #include <errno.h>
 #include <stdio.h>

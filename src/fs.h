@@ -19,8 +19,8 @@ struct lp_fs {
     double cache_timeout; /* kernel entry/attr timeout, seconds */
     /* The root's names version the kernel's cached listing was made from. */
     uint64_t root_version;
-    bool no_opendir;         /* the kernel keeps listings without OPENDIR */
-    struct lp_dh *root_snap; /* the root's listing for READDIRs without a handle */
+    bool no_opendir;          /* the kernel keeps listings without OPENDIR */
+    struct lp_dh *root_snap;  /* the root's listing for READDIRs without a handle */
     struct lp_fh *open_files; /* freed at cleanup if their RELEASE never came */
     pthread_mutex_t lock;
 };

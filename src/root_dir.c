@@ -3,7 +3,7 @@
  * the later of two audiences sharing a name an id suffix). mkdir makes a
  * pending audience, rmdir deletes one, rename renames one.
  */
-#include "node.h"
+#include "inode.h"
 
 #include <errno.h>
 #include <stdio.h>

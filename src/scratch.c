@@ -4,7 +4,7 @@
  * config.json or status away (vim's backup) leaves a copy under the new name
  * while the fixed name keeps showing the audience (SPEC, TOOLS.md).
  */
-#include "node.h"
+#include "inode.h"
 
 #include <errno.h>
 #include <stdio.h>

@@ -1,7 +1,7 @@
 /* view.h - the inode view of leadpipefs: what the file system layer asks.
  *
  * Maps inode numbers to nodes; every node has a kind, an ops table in the
- * file that owns the concern (node.h), and this file's functions dispatch to
+ * file that owns the concern (inode.h), and this file's functions dispatch to
  * it. Records (records.h) are what the nodes show; sync.h brings them from
  * the API. Knows neither FUSE nor curl: the layer above learns what the kernel
  * must forget through the notify callback. Every function is thread-safe and
@@ -16,27 +16,7 @@
 #include <sys/stat.h>
 #include <sys/types.h>
 
-#include "sync.h"
-
-typedef uint64_t lp_ino;
-#define LP_INO_ROOT 1
-
-/* What the kernel must forget: an inode's attributes/data, or a name in a directory. */
-struct lp_change {
-    bool entry; /* true: the name `name` in `parent`; false: inode `ino` */
-    lp_ino parent;
-    lp_ino ino;
-    const char *name; /* valid during the callback only */
-};
-
-struct lp_view_options {
-    struct lp_sync *sync; /* and through it the records; both stay the caller's */
-    uid_t uid;            /* owner shown for every file */
-    gid_t gid;
-    /* Called with the records lock held: must only queue the change, never block. */
-    void (*notify)(void *ctx, const struct lp_change *change);
-    void *notify_ctx;
-};
+#include "inode.h"
 
 typedef struct lp_view lp_view;
 
@@ -48,30 +28,16 @@ void lp_view_free(lp_view *v);
 /* The first listing (start-up check). On failure *err says what the API answered. */
 int lp_view_load(lp_view *v, struct lp_api_error *err);
 
-/* How a file's writes are turned into requests (see wbuf.h). */
-enum lp_write_rule {
-    LP_WRITE_NONE,     /* read-only: opening for writing is EACCES */
-    LP_WRITE_STATUS,   /* a status word, sent when complete */
-    LP_WRITE_CONFIG,   /* a JSON config, sent when complete */
-    LP_WRITE_IN_PLACE, /* an in-memory file: reads and writes go straight to it */
-};
-
 /* Fills st for the child `name` of `parent` and counts one kernel reference.
  * fetch false: -EAGAIN where the answer would need a request (readdirplus). */
 int lp_view_lookup(lp_view *v, lp_ino parent, const char *name, bool fetch, struct stat *st);
 void lp_view_forget(lp_view *v, lp_ino ino, uint64_t nlookup);
 int lp_view_getattr(lp_view *v, lp_ino ino, struct stat *st);
 
-struct lp_dirent {
-    char *name;
-    struct stat st;   /* st_ino and st_mode always; the rest when attrs_valid */
-    bool attrs_valid; /* false: not known without a request */
-};
 /* A directory's entries (without "." and ".."), as of now. Caller frees with
  * lp_dirents_free. *version changes whenever the names of a directory whose
  * names change behind the kernel's back change (0 for others). */
 int lp_view_list(lp_view *v, lp_ino dir, struct lp_dirent **ents, size_t *n, uint64_t *version);
-void lp_dirents_free(struct lp_dirent *ents, size_t n);
 /* Checks a directory exists and gives the version lp_view_list would give. */
 int lp_view_dir_version(lp_view *v, lp_ino dir, uint64_t *version);
 
@@ -93,14 +59,8 @@ ssize_t lp_view_write(lp_view *v, lp_ino ino, const char *buf, size_t size, off_
 /* *target malloc'd; caller frees. */
 int lp_view_readlink(lp_view *v, lp_ino ino, char **target);
 
-/* Attribute changes; valid: LP_SET_* bits. Size changes only in-memory files
+/* Attribute changes; valid: LP_SET_* bits (inode.h). Size changes only in-memory files
  * here (an open config.json/status is truncated through its write buffer). */
-#define LP_SET_MODE (1 << 0)
-#define LP_SET_UID (1 << 1)
-#define LP_SET_GID (1 << 2)
-#define LP_SET_SIZE (1 << 3)
-#define LP_SET_ATIME (1 << 4)
-#define LP_SET_MTIME (1 << 5)
 int lp_view_setattr(lp_view *v, lp_ino ino, int valid, const struct stat *in, struct stat *out);
 
 /* Namespace changes; those that make a node count a kernel reference. */
@@ -111,7 +71,6 @@ int lp_view_symlink(lp_view *v, lp_ino parent, const char *name, const char *tar
 int lp_view_mkdir(lp_view *v, lp_ino parent, const char *name, struct stat *st);
 int lp_view_unlink(lp_view *v, lp_ino parent, const char *name);
 int lp_view_rmdir(lp_view *v, lp_ino parent, const char *name);
-#define LP_RENAME_NOREPLACE 1
 int lp_view_rename(lp_view *v, lp_ino parent, const char *name, lp_ino newparent,
                    const char *newname, unsigned flags);
 

@@ -1,4 +1,6 @@
-/* node.h - inside the inode view: nodes, their kinds, and the view itself.
+/* inode.h - inside the inode view: nodes, their kinds, and the view itself;
+ * and the types the file system layer shares with it (inode numbers,
+ * directory entries, write rules).
  *
  * Every kind of node is a `struct lp_node_ops` in the file that owns the
  * concern, as kernfs and configfs do it: a directory kind answers lookup and
@@ -13,16 +15,68 @@
  * into sync (refresh, store, mkdir, rmdir, rename) may drop the lock while the
  * API answers: after them, look nodes up again by inode.
  */
-#ifndef LEADPIPEFS_NODE_H
-#define LEADPIPEFS_NODE_H
+#ifndef LEADPIPEFS_INODE_H
+#define LEADPIPEFS_INODE_H
 
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/stat.h>
+#include <sys/types.h>
 #include <time.h>
 
 #include "hashmap.h"
 #include "records.h"
-#include "view.h"
+#include "sync.h"
+
+typedef uint64_t lp_ino;
+#define LP_INO_ROOT 1
+
+/* What the kernel must forget: an inode's attributes/data, or a name in a directory. */
+struct lp_change {
+    bool entry; /* true: the name `name` in `parent`; false: inode `ino` */
+    lp_ino parent;
+    lp_ino ino;
+    const char *name; /* valid during the callback only */
+};
+
+struct lp_view_options {
+    struct lp_sync *sync; /* and through it the records; both stay the caller's */
+    uid_t uid;            /* owner shown for every file */
+    gid_t gid;
+    /* Called with the records lock held: must only queue the change, never block. */
+    void (*notify)(void *ctx, const struct lp_change *change);
+    void *notify_ctx;
+};
+
+/* How a file's writes are turned into requests (see wbuf.h). */
+enum lp_write_rule {
+    LP_WRITE_NONE,     /* read-only: opening for writing is EACCES */
+    LP_WRITE_STATUS,   /* a status word, sent when complete */
+    LP_WRITE_CONFIG,   /* a JSON config, sent when complete */
+    LP_WRITE_IN_PLACE, /* an in-memory file: reads and writes go straight to it */
+};
+
+/* A directory entry as listed. */
+struct lp_dirent {
+    char *name;
+    struct stat st;   /* st_ino and st_mode always; the rest when attrs_valid */
+    bool attrs_valid; /* false: not known without a request */
+};
+void lp_dirents_free(struct lp_dirent *ents, size_t n);
+
+/* setattr: which attributes to change. */
+#define LP_SET_MODE (1 << 0)
+#define LP_SET_UID (1 << 1)
+#define LP_SET_GID (1 << 2)
+#define LP_SET_SIZE (1 << 3)
+#define LP_SET_ATIME (1 << 4)
+#define LP_SET_MTIME (1 << 5)
+/* rename flags */
+#define LP_RENAME_NOREPLACE 1
 
 struct lp_node;
+struct lp_view;
 
 struct lp_node_ops {
     const char *name;        /* a fixed file's name in its directory; NULL otherwise */
@@ -113,7 +167,7 @@ struct lp_view {
     struct timespec names_mtime; /* the root's mtime: when its names last changed */
 };
 
-/* view.c: nodes. node_new takes a view reference on a (when not NULL). */
+/* inode.c: nodes. node_new takes a view reference on a (when not NULL). */
 struct lp_node *lp_node_new(struct lp_view *v, const struct lp_node_ops *ops, struct lp_aud *a);
 struct lp_node *lp_node_get(struct lp_view *v, lp_ino ino);
 /* Frees n if the kernel has forgotten it and its kind does not keep it. */
@@ -128,6 +182,8 @@ int lp_dirent_add(struct lp_view *v, struct lp_dirent *ents, size_t *n, const ch
                   struct lp_node *node);
 /* malloc'd NUL-terminated copy of text; 0 or -ENOMEM. */
 int lp_dup_text(const char *text, size_t len, char **data, size_t *out_len);
+/* An audience's time: updatedAt, else createdAt (its directory's mtime). */
+struct timespec lp_aud_mtime(const struct lp_aud *a);
 
 /* root_dir.c: the root, which holds the audiences. */
 extern const struct lp_node_ops lp_root_ops;
@@ -140,7 +196,6 @@ struct lp_adir *lp_adir_new(struct lp_view *v, struct lp_aud *a);
 void lp_adir_free(struct lp_view *v, struct lp_aud *a);
 /* The live audience a directory node stands for, or NULL. */
 struct lp_aud *lp_dir_aud(struct lp_node *n);
-struct timespec lp_aud_mtime(const struct lp_aud *a);
 
 /* aud_files.c: config.json, status and size (index i of lp_adir.files). */
 extern const struct lp_node_ops *const lp_aud_files[LP_AUD_NFILES];

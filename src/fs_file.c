@@ -1,0 +1,392 @@
+/* fs_file.c - FUSE operations on files.
+ *
+ * Files are opened with direct I/O, so every read reaches us and `stat` size
+ * always equals the bytes a read returns. config.json and status get a write
+ * buffer per open file (wbuf.c) whose content is sent to the API as soon as
+ * it is complete, else at flush/fsync; the API's refusal becomes the errno of
+ * that write, flush or fsync. In-memory files are read and written in place.
+ */
+#include "fs_file.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "fs_reply.h"
+#include "log.h"
+#include "wbuf.h"
+
+/* An open file. */
+struct lp_fh {
+    lp_ino ino;
+    enum lp_write_rule rule;
+    pthread_mutex_t lock; /* protects everything below: writes on one descriptor
+                           * may come from several threads */
+    char *snap;           /* what a reader sees: the content at open */
+    size_t snap_len;
+    bool writable;
+    struct lp_wbuf wb;         /* config.json/status opened for writing */
+    struct lp_fh *prev, *next; /* every open file, so none outlives the session */
+};
+
+static void fh_own_size(struct lp_fh *fh, struct stat *st)
+{
+    if (!fh || !fh->writable)
+        return;
+    pthread_mutex_lock(&fh->lock);
+    if (fh->wb.touched)
+        st->st_size = (off_t)fh->wb.len;
+    pthread_mutex_unlock(&fh->lock);
+}
+
+/* A write or truncate past the buffer's cap (fh->lock held). */
+static void too_big(struct lp_fs *fs, const struct lp_fh *fh);
+
+void lp_fs_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+    struct stat st;
+    struct lp_fh *fh = fi ? (struct lp_fh *)(uintptr_t)fi->fh : NULL;
+    int rc = lp_view_getattr(lp_fs_of(req)->view, ino, &st);
+    if (rc < 0) {
+        fuse_reply_err(req, -rc);
+        return;
+    }
+    fh_own_size(fh, &st);
+    fuse_reply_attr(req, &st, lp_fs_of(req)->cache_timeout);
+}
+
+/* ---- write path of config.json and status ---- */
+
+static const char *file_name(const struct lp_fh *fh)
+{
+    return fh->wb.kind == LP_WBUF_CONFIG ? "config.json" : "status";
+}
+
+static void too_big(struct lp_fs *fs, const struct lp_fh *fh)
+{
+    char reason[96];
+    snprintf(reason, sizeof(reason), "%s is larger than %zu bytes", file_name(fh),
+             lp_wbuf_limit(fh->wb.kind));
+    lp_log(LP_LOG_WARNING, "%s not sent: %s", file_name(fh), reason);
+    lp_view_set_error(fs->view, fh->ino, reason);
+}
+
+/* Sends what the buffer holds when it is ready; returns 0 or -errno. */
+static int settle(struct lp_fs *fs, struct lp_fh *fh, bool at_close)
+{
+    char *payload = NULL;
+    char reason[256];
+    int err = 0;
+    enum lp_wbuf_action act =
+        lp_wbuf_decide(&fh->wb, at_close, &payload, &err, reason, sizeof(reason));
+    if (act == LP_WBUF_NOTHING)
+        return 0;
+    if (act == LP_WBUF_REFUSE) {
+        lp_log(LP_LOG_WARNING, "%s not sent: %s", file_name(fh), reason);
+        lp_view_set_error(fs->view, fh->ino, reason);
+        return -err;
+    }
+    int rc = lp_view_store(fs->view, fh->ino, payload);
+    if (rc < 0) {
+        free(payload);
+        return rc;
+    }
+    lp_wbuf_sent(&fh->wb, payload);
+    return 0;
+}
+
+void lp_fs_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, off_t off,
+                 struct fuse_file_info *fi)
+{
+    struct lp_fs *fs = lp_fs_of(req);
+    struct lp_fh *fh = (struct lp_fh *)(uintptr_t)fi->fh;
+    if (fh->rule == LP_WRITE_IN_PLACE) {
+        ssize_t n = lp_view_write(fs->view, ino, buf, size, off);
+        if (n < 0)
+            fuse_reply_err(req, (int)-n);
+        else
+            fuse_reply_write(req, (size_t)n);
+        return;
+    }
+    if (!fh->writable) {
+        fuse_reply_err(req, EBADF);
+        return;
+    }
+    pthread_mutex_lock(&fh->lock);
+    struct lp_wbuf_undo undo;
+    int rc = lp_wbuf_save(&fh->wb, &undo);
+    if (rc == 0) {
+        rc = lp_wbuf_write(&fh->wb, buf, size, off);
+        if (rc == -EFBIG)
+            too_big(fs, fh);
+        if (rc == 0)
+            rc = settle(fs, fh, false);
+        /* A write the API (or validation) refused is not written: the buffer
+         * goes back to what it was, and the writer sees the errno. */
+        if (rc < 0)
+            lp_wbuf_restore(&fh->wb, &undo);
+        lp_wbuf_undo_clear(&undo);
+    }
+    pthread_mutex_unlock(&fh->lock);
+    if (rc < 0)
+        fuse_reply_err(req, -rc);
+    else
+        fuse_reply_write(req, size);
+}
+
+void lp_fs_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+    (void)ino;
+    struct lp_fh *fh = (struct lp_fh *)(uintptr_t)fi->fh;
+    int rc = 0;
+    if (fh->writable) {
+        pthread_mutex_lock(&fh->lock);
+        rc = settle(lp_fs_of(req), fh, true);
+        pthread_mutex_unlock(&fh->lock);
+    }
+    fuse_reply_err(req, -rc);
+}
+
+void lp_fs_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi)
+{
+    (void)datasync;
+    lp_fs_flush(req, ino, fi);
+}
+
+/* ---- open, read, release ---- */
+
+/* A RELEASE still queued when the file system is unmounted never comes:
+ * lp_fs_cleanup frees what is left on this list. */
+static void fh_register(struct lp_fs *fs, struct lp_fh *fh)
+{
+    pthread_mutex_lock(&fs->lock);
+    fh->next = fs->open_files;
+    if (fh->next)
+        fh->next->prev = fh;
+    fs->open_files = fh;
+    pthread_mutex_unlock(&fs->lock);
+}
+
+static void fh_unregister(struct lp_fs *fs, struct lp_fh *fh)
+{
+    pthread_mutex_lock(&fs->lock);
+    if (fh->prev)
+        fh->prev->next = fh->next;
+    else
+        fs->open_files = fh->next;
+    if (fh->next)
+        fh->next->prev = fh->prev;
+    pthread_mutex_unlock(&fs->lock);
+}
+
+static void fh_free(struct lp_fh *fh)
+{
+    if (fh->writable)
+        lp_wbuf_clear(&fh->wb);
+    free(fh->snap);
+    pthread_mutex_destroy(&fh->lock);
+    free(fh);
+}
+
+static void fh_close(struct lp_fs *fs, struct lp_fh *fh)
+{
+    fh_unregister(fs, fh);
+    fh_free(fh);
+}
+
+static int fh_open(struct lp_fs *fs, fuse_ino_t ino, int flags, struct lp_fh **out)
+{
+    bool writing = (flags & O_ACCMODE) != O_RDONLY;
+    struct lp_fh *fh = calloc(1, sizeof(*fh));
+    if (!fh)
+        return -ENOMEM;
+    fh->ino = ino;
+    pthread_mutex_init(&fh->lock, NULL);
+    int rc = lp_view_open(fs->view, ino, writing, &fh->rule, &fh->snap, &fh->snap_len);
+    /* Files whose writes become requests get a write buffer (wbuf.h). */
+    bool buffered = fh->rule == LP_WRITE_CONFIG || fh->rule == LP_WRITE_STATUS;
+    if (rc == 0 && writing && buffered) {
+        fh->writable = true;
+        rc = lp_wbuf_init(&fh->wb, fh->rule == LP_WRITE_CONFIG ? LP_WBUF_CONFIG : LP_WBUF_STATUS,
+                          fh->snap, fh->snap_len);
+        if (rc == 0 && (flags & O_TRUNC))
+            rc = lp_wbuf_truncate(&fh->wb, 0);
+    }
+    if (rc < 0) {
+        fh_free(fh);
+        return rc;
+    }
+    fh_register(fs, fh);
+    *out = fh;
+    return 0;
+}
+
+void lp_fs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+    struct lp_fh *fh = NULL;
+    int rc = fh_open(lp_fs_of(req), ino, fi->flags, &fh);
+    if (rc < 0) {
+        fuse_reply_err(req, -rc);
+        return;
+    }
+    fi->fh = (uintptr_t)fh;
+    /* Reads bypass the page cache even where the kernel's size looks right: a
+     * cached read shorter than the size the kernel holds shrinks that size, so
+     * a reader still holding an older, shorter snapshot would cut a newer one
+     * for the next reader (the soak caught "paused" without its newline). */
+    fi->direct_io = 1;
+    fi->keep_cache = 0;
+    /* A reader's close has nothing to send: spare the kernel the FLUSH. */
+    fi->noflush = (fi->flags & O_ACCMODE) == O_RDONLY;
+    if (fuse_reply_open(req, fi) == -ENOENT)
+        fh_close(lp_fs_of(req), fh); /* the opener was interrupted */
+}
+
+void lp_fs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi)
+{
+    struct lp_fh *fh = (struct lp_fh *)(uintptr_t)fi->fh;
+    if (fh->rule == LP_WRITE_IN_PLACE) {
+        char *buf = malloc(size ? size : 1);
+        if (!buf) {
+            fuse_reply_err(req, ENOMEM);
+            return;
+        }
+        ssize_t n = lp_view_read(lp_fs_of(req)->view, ino, buf, size, off);
+        if (n < 0)
+            fuse_reply_err(req, (int)-n);
+        else
+            fuse_reply_buf(req, buf, (size_t)n);
+        free(buf);
+        return;
+    }
+    /* Copy, unlock, then reply: once the reply is out, the reader's close may
+     * release (free) fh in another thread. */
+    pthread_mutex_lock(&fh->lock);
+    const char *data = fh->writable ? fh->wb.data : fh->snap;
+    size_t len = fh->writable ? fh->wb.len : fh->snap_len;
+    size_t n = off < 0 || (size_t)off >= len ? 0 : len - (size_t)off;
+    if (n > size)
+        n = size;
+    char *copy = n ? malloc(n) : NULL;
+    if (copy)
+        memcpy(copy, data + off, n);
+    pthread_mutex_unlock(&fh->lock);
+    if (n && !copy)
+        fuse_reply_err(req, ENOMEM);
+    else
+        fuse_reply_buf(req, copy, n);
+    free(copy);
+}
+
+void lp_fs_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+    (void)ino;
+    struct lp_fh *fh = (struct lp_fh *)(uintptr_t)fi->fh;
+    /* Nothing is sent here: every close already flushed, and the flush's
+     * answer was the close's. A second attempt would send the same bytes twice. */
+    fh_close(lp_fs_of(req), fh);
+    fuse_reply_err(req, 0);
+}
+
+void lp_fs_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
+                  struct fuse_file_info *fi)
+{
+    struct lp_fs *fs = lp_fs_of(req);
+    const struct fuse_ctx *ctx = fuse_req_ctx(req);
+    struct stat st;
+    int rc = lp_view_create(fs->view, parent, name, mode & ~ctx->umask, ctx->uid, ctx->gid, &st);
+    struct lp_fh *fh = NULL;
+    if (rc == 0) {
+        rc = fh_open(fs, st.st_ino, fi->flags, &fh);
+        if (rc < 0)
+            lp_view_forget(fs->view, st.st_ino, 1);
+    }
+    if (rc < 0) {
+        fuse_reply_err(req, -rc);
+        return;
+    }
+    struct fuse_entry_param e;
+    lp_fs_fill_entry(fs, &e, &st);
+    fi->fh = (uintptr_t)fh;
+    fi->direct_io = 1;
+    if (fuse_reply_create(req, &e, fi) == -ENOENT)
+        fh_close(fs, fh);
+}
+
+/* ---- attributes ---- */
+
+static int setattr_handle(struct lp_fs *fs, struct lp_fh *fh, off_t size, struct stat *st)
+{
+    pthread_mutex_lock(&fh->lock);
+    int rc = lp_wbuf_truncate(&fh->wb, size);
+    if (rc == 0)
+        st->st_size = (off_t)fh->wb.len;
+    else if (rc == -EFBIG)
+        too_big(fs, fh);
+    pthread_mutex_unlock(&fh->lock);
+    return rc;
+}
+
+static int setattr_valid(int to_set, struct stat *in)
+{
+    int valid = 0;
+    if (to_set & FUSE_SET_ATTR_MODE)
+        valid |= LP_SET_MODE;
+    if (to_set & FUSE_SET_ATTR_UID)
+        valid |= LP_SET_UID;
+    if (to_set & FUSE_SET_ATTR_GID)
+        valid |= LP_SET_GID;
+    if (to_set & (FUSE_SET_ATTR_ATIME | FUSE_SET_ATTR_ATIME_NOW))
+        valid |= LP_SET_ATIME;
+    if (to_set & (FUSE_SET_ATTR_MTIME | FUSE_SET_ATTR_MTIME_NOW))
+        valid |= LP_SET_MTIME;
+    if (to_set & FUSE_SET_ATTR_ATIME_NOW)
+        clock_gettime(CLOCK_REALTIME, &in->st_atim);
+    if (to_set & FUSE_SET_ATTR_MTIME_NOW)
+        clock_gettime(CLOCK_REALTIME, &in->st_mtim);
+    return valid;
+}
+
+void lp_fs_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
+                   struct fuse_file_info *fi)
+{
+    struct lp_fs *fs = lp_fs_of(req);
+    struct lp_fh *fh = fi ? (struct lp_fh *)(uintptr_t)fi->fh : NULL;
+    struct stat in = *attr, st;
+    int valid = setattr_valid(to_set, &in);
+    enum lp_write_rule rule = LP_WRITE_NONE;
+    int rc = lp_view_rule(fs->view, ino, &rule);
+    /* Truncating config.json/status edits the open file's buffer (O_TRUNC,
+     * ftruncate); without an open file there is nothing to edit. */
+    bool handle_size = (to_set & FUSE_SET_ATTR_SIZE) && fh && fh->writable;
+    if (rc == 0 && (to_set & FUSE_SET_ATTR_SIZE)) {
+        if (rule == LP_WRITE_IN_PLACE)
+            valid |= LP_SET_SIZE;
+        else if (rule == LP_WRITE_NONE)
+            rc = -EACCES; /* size is read-only */
+        else if (!handle_size)
+            rc = -EINVAL;
+    }
+    if (rc == 0)
+        rc = lp_view_setattr(fs->view, ino, valid, &in, &st);
+    if (rc == 0 && handle_size)
+        rc = setattr_handle(fs, fh, attr->st_size, &st);
+    else if (rc == 0)
+        fh_own_size(fh, &st);
+    if (rc < 0)
+        fuse_reply_err(req, -rc);
+    else
+        fuse_reply_attr(req, &st, fs->cache_timeout);
+}
+
+void lp_fs_files_cleanup(struct lp_fs *fs)
+{
+    while (fs->open_files) {
+        struct lp_fh *fh = fs->open_files;
+        fs->open_files = fh->next;
+        fh_free(fh);
+    }
+}

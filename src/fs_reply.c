@@ -1,0 +1,30 @@
+/* fs_reply.c - the helpers of fs_reply.h. */
+#include "fs_reply.h"
+
+#include <string.h>
+
+struct lp_fs *lp_fs_of(fuse_req_t req)
+{
+    return fuse_req_userdata(req);
+}
+
+void lp_fs_fill_entry(struct lp_fs *fs, struct fuse_entry_param *e, const struct stat *st)
+{
+    memset(e, 0, sizeof(*e));
+    e->ino = st->st_ino;
+    e->generation = 1;
+    e->attr = *st;
+    e->attr_timeout = fs->cache_timeout;
+    e->entry_timeout = fs->cache_timeout;
+}
+
+void lp_fs_reply_entry(fuse_req_t req, int rc, const struct stat *st)
+{
+    if (rc < 0) {
+        fuse_reply_err(req, -rc);
+        return;
+    }
+    struct fuse_entry_param e;
+    lp_fs_fill_entry(lp_fs_of(req), &e, st);
+    fuse_reply_entry(req, &e);
+}
