@@ -200,6 +200,17 @@ def test_other_words_are_einval_and_not_sent(aud, cmd, word):
     assert read(aud.status) == b"draft\n"
 
 
+def test_oversized_status_is_efbig_with_its_own_reason(aud):
+    """A status past its 4 KiB buffer: File too large, nothing sent, and
+    lastError names status and its limit (it once said config.json's 1 MiB)."""
+    r = aud.sh('head -c 5000 /dev/zero | tr "\\0" " " > "$D/status"')
+    assert r.returncode == 1
+    assert "File too large" in r.stderr
+    assert_nothing_sent(aud.emu)
+    assert read(aud.status) == b"draft\n"
+    assert last_error(aud) == "status is larger than 4096 bytes"
+
+
 def test_slots_full_is_disk_quota_exceeded(emu, mount_factory):
     emu.control("POST", "/_emu/settings", {"slots": 2})
     create(emu, "On 1", "active")
