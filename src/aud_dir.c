@@ -40,7 +40,8 @@ void lp_adir_free(struct lp_view *v, struct lp_aud *a)
     a->view = NULL;
 }
 
-struct lp_aud *lp_dir_aud(struct lp_node *n)
+/* The live audience a directory node stands for, or NULL. */
+static struct lp_aud *lp_dir_aud(struct lp_node *n)
 {
     return n && n->ops == &lp_aud_dir_ops && n->aud && !n->aud->gone ? n->aud : NULL;
 }

@@ -80,35 +80,6 @@ void lp_audience_clear(struct lp_audience *a)
     a->daily_refresh = -1;
 }
 
-static int copy_field(char **dst, const char *src)
-{
-    if (!src) {
-        *dst = NULL;
-        return 0;
-    }
-    *dst = strdup(src);
-    return *dst ? 0 : -1;
-}
-
-int lp_audience_copy(struct lp_audience *dst, const struct lp_audience *src)
-{
-    memset(dst, 0, sizeof(*dst));
-    dst->daily_refresh = src->daily_refresh;
-    dst->audience_size = src->audience_size;
-    if (copy_field(&dst->id, src->id) < 0 || copy_field(&dst->name, src->name) < 0 ||
-        copy_field(&dst->status, src->status) < 0 ||
-        copy_field(&dst->access_type, src->access_type) < 0 ||
-        copy_field(&dst->created_at, src->created_at) < 0 ||
-        copy_field(&dst->updated_at, src->updated_at) < 0 ||
-        copy_field(&dst->last_refreshed_at, src->last_refreshed_at) < 0 ||
-        copy_field(&dst->config, src->config) < 0) {
-        lp_audience_clear(dst);
-        errno = ENOMEM;
-        return -1;
-    }
-    return 0;
-}
-
 void lp_audience_array_free(struct lp_audience *arr, size_t n)
 {
     if (!arr)
@@ -208,12 +179,6 @@ int lp_parse_list_page(const char *body, size_t len, struct lp_audience **out, s
         *listed = (size_t)cJSON_GetArraySize(data);
     cJSON_Delete(root);
     return rc;
-}
-
-int lp_parse_list_response(const char *body, size_t len, struct lp_audience **out, size_t *n,
-                           char *err, size_t errlen)
-{
-    return lp_parse_list_page(body, len, out, n, NULL, NULL, err, errlen);
 }
 
 static bool says_not_deleted(const cJSON *obj)

@@ -26,22 +26,19 @@ struct lp_audience {
 };
 
 void lp_audience_clear(struct lp_audience *a);
-/* Deep copy; returns 0 or -1 (ENOMEM). dst must be cleared/empty. */
-int lp_audience_copy(struct lp_audience *dst, const struct lp_audience *src);
 void lp_audience_array_free(struct lp_audience *arr, size_t n);
 
 /* {"data":{...}} (a "meta" beside "data" and unknown fields ignored).
  * Returns 0, or -1 with a reason in err. */
 int lp_parse_audience_response(const char *body, size_t len, struct lp_audience *out, char *err,
                                size_t errlen);
-/* {"data":[...]} -> malloc'd array of n audiences (caller: lp_audience_array_free). */
-int lp_parse_list_response(const char *body, size_t len, struct lp_audience **out, size_t *n,
-                           char *err, size_t errlen);
-/* The same, also giving meta.total when the answer carries a whole number
- * there (else -1): paging can then stop without asking for an empty page;
- * and *listed, the items the page held. An item that cannot be read is left
- * out of *out (so *n may be smaller), its reason in err: one bad record must
- * not hide the others. A page with items but none readable is an error. */
+/* {"data":[...]} -> malloc'd array of n audiences (caller: lp_audience_array_free).
+ * *total (total may be NULL) is meta.total when the answer carries a whole
+ * number there (else -1): paging can then stop without asking for an empty
+ * page; *listed (listed may be NULL) is the items the page held. An item that
+ * cannot be read is left out of *out (so *n may be smaller), its reason in
+ * err: one bad record must not hide the others. A page with items but none
+ * readable is an error. */
 int lp_parse_list_page(const char *body, size_t len, struct lp_audience **out, size_t *n,
                        size_t *listed, long long *total, char *err, size_t errlen);
 /* {"data":{"deleted":true}} or any 2xx body: returns 0 unless it says deleted:false. */

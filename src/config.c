@@ -213,24 +213,6 @@ enum lp_config_result lp_config_check(const char *buf, size_t len, char **compac
     return LP_CONFIG_OK;
 }
 
-int lp_config_validate_json(const char *compact, char *reason, size_t reasonlen)
-{
-    cJSON *root;
-    int rc;
-
-    lp_set_reason(reason, reasonlen, "%s", "");
-    if (!compact) {
-        lp_set_reason(reason, reasonlen, "config is missing");
-        return -1;
-    }
-    root = lp_json_parse_whole(compact, strlen(compact), "config", reason, reasonlen);
-    if (!root)
-        return -1;
-    rc = validate_tree(root, reason, reasonlen);
-    cJSON_Delete(root);
-    return rc;
-}
-
 char *lp_config_pretty(const char *compact)
 {
     cJSON *root;

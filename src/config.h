@@ -24,8 +24,6 @@ enum lp_config_result {
  * holds a sentence a person can read ("topicIds must hold 1 to 250 integers"). */
 enum lp_config_result lp_config_check(const char *buf, size_t len, char **compact, char *reason,
                                       size_t reasonlen);
-/* Validates a parsed config given as compact JSON text; 0 or -1 with reason. */
-int lp_config_validate_json(const char *compact, char *reason, size_t reasonlen);
 
 /* config.json as shown to users: 2-space indented, "key": value, trailing "\n".
  * Input compact JSON; returns malloc'd text or NULL. */

@@ -194,8 +194,6 @@ void lp_names_withdraw(struct lp_view *v, struct lp_aud *a);
 extern const struct lp_node_ops lp_aud_dir_ops;
 struct lp_adir *lp_adir_new(struct lp_view *v, struct lp_aud *a);
 void lp_adir_free(struct lp_view *v, struct lp_aud *a);
-/* The live audience a directory node stands for, or NULL. */
-struct lp_aud *lp_dir_aud(struct lp_node *n);
 
 /* aud_files.c: config.json, status and size (index i of lp_adir.files). */
 extern const struct lp_node_ops *const lp_aud_files[LP_AUD_NFILES];

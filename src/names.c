@@ -154,16 +154,6 @@ char *lp_name_encode(const char *name, const char *suffix_id)
     return out;
 }
 
-bool lp_name_needs_encoding(const char *name)
-{
-    if (!name || name[0] == '\0' || strcmp(name, ".") == 0 || strcmp(name, "..") == 0)
-        return true;
-    for (const char *s = name; *s; s++)
-        if (*s == '/' || starts_special(s))
-            return true;
-    return strlen(name) > LP_FILENAME_MAX;
-}
-
 char *lp_name_decode(const char *dirname)
 {
     size_t n, i = 0, o = 0, body_end;

@@ -27,8 +27,6 @@ int lp_name_validate(const char *name, char *reason, size_t reasonlen);
  *   its id (the encoded name cut at a character boundary to make room).
  * lp_name_encode returns malloc'd text; `suffix_id` NULL means no suffix. */
 char *lp_name_encode(const char *name, const char *suffix_id);
-/* True when name cannot be shown as is (independent of duplicates). */
-bool lp_name_needs_encoding(const char *name);
 /* Inverse for mkdir/rename: undoes escapes and drops a U+2053 suffix.
  * Returns malloc'd name, or NULL with errno=EINVAL for a malformed escape. */
 char *lp_name_decode(const char *dirname);

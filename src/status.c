@@ -12,16 +12,6 @@ static bool is_ascii_space(unsigned char c)
     return c == ' ' || (c >= '\t' && c <= '\r');
 }
 
-bool lp_status_valid(const char *word)
-{
-    if (!word)
-        return false;
-    for (size_t i = 0; i < sizeof(status_words) / sizeof(status_words[0]); i++)
-        if (strcmp(word, status_words[i]) == 0)
-            return true;
-    return false;
-}
-
 int lp_status_parse(const char *buf, size_t len, char *out, size_t outlen)
 {
     size_t start = 0, end = buf ? len : 0, n;

@@ -7,8 +7,6 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-/* Status words written to the status file. */
-bool lp_status_valid(const char *word);
 /* Trims ASCII whitespace from buf[0..len) and copies the word into out (outlen bytes).
  * Returns 1 when the word is draft/active/paused, 0 when empty, -1 otherwise. */
 int lp_status_parse(const char *buf, size_t len, char *out, size_t outlen);

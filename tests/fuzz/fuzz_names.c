@@ -2,7 +2,8 @@
  * two names separated by a NUL byte. Properties: every result is a usable
  * file name (no '/', not "", ".", "..", at most 255 bytes, valid UTF-8 when
  * the name was); decoding gives the name back unless it had to be cut (then
- * a prefix); distinct names, or distinct ids, never share a result.
+ * a prefix); distinct names, or distinct ids, never share a result; without
+ * an id a name is shown as is exactly when the encoding rule allows it.
  */
 #include <errno.h>
 #include <stdint.h>
@@ -24,6 +25,24 @@ static bool is_utf8(const char *s)
     if (!*s || lp_name_validate(s, reason, sizeof(reason)) == 0)
         return true;
     return strstr(reason, "UTF-8") == NULL;
+}
+
+/* The man page's rule, written independently of names.c: a name is shown as
+ * is unless it is "", "." or "..", holds a '/' or one of the five special
+ * characters (U+2215, U+2205, U+2024, U+2053, U+201B), or is longer than 255
+ * bytes. */
+static bool shown_as_is(const char *name)
+{
+    static const char *const marks[] = {
+        "/", "\xE2\x88\x95", "\xE2\x88\x85", "\xE2\x80\xA4", "\xE2\x81\x93", "\xE2\x80\x9B"};
+
+    if (!name[0] || strcmp(name, ".") == 0 || strcmp(name, "..") == 0 ||
+        strlen(name) > LP_FILENAME_MAX)
+        return false;
+    for (size_t i = 0; i < sizeof(marks) / sizeof(marks[0]); i++)
+        if (strstr(name, marks[i]))
+            return false;
+    return true;
 }
 
 static void check_shape(const char *enc, bool utf8_in)
@@ -48,7 +67,8 @@ static char *encode_checked(const char *name, const char *id)
     if (strcmp(dec, name) != 0 &&
         (strlen(dec) >= strlen(name) || strncmp(dec, name, strlen(dec)) != 0))
         abort();
-    if (!id && !lp_name_needs_encoding(name) && strcmp(enc, name) != 0)
+    /* Without an id, shown as is exactly when the rule allows it. */
+    if (!id && (strcmp(enc, name) == 0) != shown_as_is(name))
         abort();
     free(dec);
     return enc;

@@ -13,8 +13,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 /* Required fields are present and a carried config prints. */
 static void check_audience(const struct lp_audience *a)
 {
-    struct lp_audience copy;
-
     if (!a->id || !a->id[0] || !a->name || !a->status)
         abort();
     if (a->daily_refresh < -1 || a->daily_refresh > 1 || a->audience_size < 0)
@@ -26,22 +24,24 @@ static void check_audience(const struct lp_audience *a)
             abort();
         free(pretty);
     }
-    if (lp_audience_copy(&copy, a) == 0)
-        lp_audience_clear(&copy);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     const char *body = (const char *)data; /* not NUL-terminated, on purpose */
     struct lp_audience *arr = NULL, one;
-    size_t n = 0;
-    char err[256], code[64], msg[512];
+    size_t n = 0, listed = 0;
+    long long total = 0;
+    char err[256] = "", code[64], msg[512];
 
-    if (lp_parse_list_response(body, size, &arr, &n, err, sizeof(err)) == 0) {
+    if (lp_parse_list_page(body, size, &arr, &n, &listed, &total, err, sizeof(err)) == 0) {
+        /* Unreadable items are left out, with a reason; none readable is an error. */
+        if (n > listed || (n < listed && !err[0]) || (listed && !n) || total < -1)
+            abort();
         for (size_t i = 0; i < n; i++)
             check_audience(&arr[i]);
         lp_audience_array_free(arr, n);
-    } else if (arr || n || !err[0]) {
+    } else if (arr || n || !err[0] || total != -1) {
         abort();
     }
     if (lp_parse_audience_response(body, size, &one, err, sizeof(err)) == 0)
