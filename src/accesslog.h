@@ -49,8 +49,9 @@ lp_accesslog_reader *lp_accesslog_open(void);
 void lp_accesslog_close(lp_accesslog_reader *r);
 
 /* Copies whole lines (as many as fit in size; a line longer than size is cut
- * to size) into buf. With none to read, waits for one, up to timeout_ms (-1:
- * no limit). Returns the bytes copied, 0 on timeout, -EINTR once
+ * to size, its last byte made "\n", and counts as read) into buf. With none
+ * to read, waits for one, up to timeout_ms (-1: no limit; 0: no wait).
+ * Returns the bytes copied (0 at once when size is 0), 0 on timeout, -EINTR once
  * lp_accesslog_interrupt was called for this reader (then clears it), or
  * -ESHUTDOWN after lp_accesslog_shutdown. */
 ssize_t lp_accesslog_read(lp_accesslog_reader *r, char *buf, size_t size, int timeout_ms);

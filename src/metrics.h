@@ -51,8 +51,9 @@ struct lp_metrics_gauges {
     int api_up; /* 1: the API answered lately; 0: serving the cache */
 };
 
-/* The whole exposition, malloc'd NUL-terminated text (caller frees); NULL on
- * no memory. */
+/* The whole exposition, malloc'd NUL-terminated text (caller frees), its
+ * length in *len (len may be NULL); NULL on no memory. g NULL leaves the two
+ * gauges out. */
 char *lp_metrics_render(const struct lp_metrics_gauges *g, size_t *len);
 /* Back to zero (tests). */
 void lp_metrics_reset(void);
