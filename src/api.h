@@ -55,6 +55,24 @@ int lp_api_update(lp_api *api, const char *id, const char *name, const char *sta
 /* DELETE; a 404 on a retry (the first try went through) counts as success. */
 int lp_api_delete(lp_api *api, const char *id, struct lp_api_error *err);
 
+/* The control directory's files (SPEC "The control directory"). Each returns
+ * 0 with *text (or *tsv) malloc'd, NUL-terminated and *len bytes long (the
+ * caller frees it), or -errno with *text NULL, *len 0 and *err filled; an
+ * answer that cannot be read is EIO (logged). */
+
+/* GET /v1/data/account: its "data" (organization, plan, credits, slots) as
+ * pretty JSON ending in "\n", as account.json shows it. */
+int lp_api_account(lp_api *api, char **text, size_t *len, struct lp_api_error *err);
+/* GET /v1/intent/audiences/filters: its "data" (the filter catalog) as pretty
+ * JSON ending in "\n", as filters.json shows it. */
+int lp_api_filters(lp_api *api, char **text, size_t *len, struct lp_api_error *err);
+/* GET /v1/intent/topics: topics.tsv, the header line then one line per topic
+ * (control_text.h says how fields are written). When the first answer's
+ * meta.total is more than the topics it held, the rest is fetched with
+ * ?limit=L&offset=K, L the first page's size, until a short or empty page,
+ * meta.total, or 1000 pages; a failed page fails the whole call. */
+int lp_api_topics(lp_api *api, char **tsv, size_t *len, struct lp_api_error *err);
+
 /* Frees the calling thread's connection handle (call before a worker thread
  * that made requests exits). */
 void lp_api_thread_cleanup(void);

@@ -1,7 +1,8 @@
 /* model.h - the Leadpipe audience model, one include for all of it: the
  * audience struct and API answers (audience.h), error bodies and their errno
- * (api_error.h), status words (status.h), config.json (config.h), and
- * directory-name encoding (names.h).
+ * (api_error.h), status words (status.h), config.json (config.h),
+ * directory-name encoding (names.h), and the control directory's texts
+ * (control_text.h).
  *
  * Pure functions, no I/O, no FUSE, no curl. Ownership (each header says it
  * again): every char * in a struct lp_audience is malloc'd and owned by the
@@ -19,6 +20,7 @@
 #include "api_error.h"
 #include "audience.h"
 #include "config.h"
+#include "control_text.h"
 #include "names.h"
 #include "status.h"
 

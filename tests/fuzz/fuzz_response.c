@@ -1,12 +1,15 @@
 /* fuzz_response.c - libFuzzer target for the API answer parsers: list, one
- * audience, delete, error bodies. Whatever the bytes, no crash, no leak, and
+ * audience, delete, error bodies, and the control files' texts (an answer's
+ * data as pretty JSON, a topics page as TSV). Whatever the bytes, no crash, no leak, and
  * what parses obeys the model's contract.
  */
+#include <cjson/cJSON.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "model.h"
+#include "sbuf.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -24,6 +27,55 @@ static void check_audience(const struct lp_audience *a)
             abort();
         free(pretty);
     }
+}
+
+/* account.json / filters.json: pretty text that is JSON again, ending in "\n". */
+static void check_data_pretty(const char *body, size_t size)
+{
+    char *text = NULL, err[256] = "";
+    size_t len = 1;
+
+    if (lp_parse_data_pretty(body, size, &text, &len, err, sizeof(err)) != 0) {
+        if (text || len || !err[0])
+            abort();
+        return;
+    }
+    if (!text || len == 0 || len != strlen(text) || text[len - 1] != '\n')
+        abort();
+    cJSON *again = cJSON_ParseWithLength(text, len);
+    if (!cJSON_IsObject(again) && !cJSON_IsArray(again))
+        abort();
+    cJSON_Delete(again);
+    free(text);
+}
+
+/* topics.tsv: what a page appends is whole lines of five fields with no CR,
+ * at most one a page item; a refused page appends nothing. */
+static void check_topics_page(const char *body, size_t size)
+{
+    struct lp_sbuf tsv = {0};
+    size_t items = 7, lines = 0, tabs = 0;
+    long long total = 7;
+    char err[256] = "";
+
+    lp_sb_adds(&tsv, "head\n");
+    if (lp_parse_topics_page(body, size, &tsv, &items, &total, err, sizeof(err)) != 0) {
+        if (items || total != -1 || tsv.len != 5 || !err[0])
+            abort();
+        free(tsv.p);
+        return;
+    }
+    if (tsv.failed || total < -1 || tsv.p[tsv.len - 1] != '\n' || strlen(tsv.p) != tsv.len)
+        abort();
+    for (const char *p = tsv.p + 5; *p; p++) {
+        if (*p == '\r')
+            abort();
+        lines += *p == '\n';
+        tabs += *p == '\t';
+    }
+    if (lines > items || tabs != 4 * lines)
+        abort();
+    free(tsv.p);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -57,5 +109,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if ((unsigned char)*p < 0x20 || *p == 0x7f)
             abort();
     (void)lp_errno_for_status(403, code);
+
+    check_data_pretty(body, size);
+    check_topics_page(body, size);
     return 0;
 }

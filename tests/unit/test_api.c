@@ -10,6 +10,7 @@
 #include <netinet/in.h>
 #include <poll.h>
 #include <pthread.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <sys/socket.h>
 #include <time.h>
@@ -17,8 +18,10 @@
 
 #include "api.h"
 #include "http.h"
+#include "json_print.h"
 #include "log.h"
 #include "lp_config.h"
+#include "sbuf.h"
 #include "testutil.h"
 
 #define KEY "sk_test_emulator"
@@ -916,6 +919,332 @@ static void test_log(void)
     lp_api_free(api);
 }
 
+/* --- the control directory's answers: account, filters, topics ------------- */
+
+#define ACCOUNT_PATH "/v1/data/account"
+#define FILTERS_PATH AUD_PATH "/filters"
+#define TOPICS_PATH "/v1/intent/topics"
+
+/* The emulator's raw answer to GET path with the key (malloc'd, caller frees). */
+static char *emu_api_get(const char *path)
+{
+    struct lp_http_options o = {.base_url = emu.base_url, .api_key = KEY};
+    struct lp_http_response r = {0};
+    char *body = NULL;
+    lp_http *h = lp_http_new(&o);
+
+    if (h && lp_http_request(h, "GET", path, NULL, &r) == 0 && r.status == 200 && r.body)
+        body = strdup(r.body);
+    lp_http_response_clear(&r);
+    lp_http_free(h);
+    CHECK(body != NULL);
+    return body;
+}
+
+/* The answer's "data" as the control files must show it: json_print's pretty
+ * form (malloc'd; NULL when the answer has no data). */
+static char *pretty_data_of(const char *answer)
+{
+    cJSON *root = cJSON_Parse(answer ? answer : "");
+    const cJSON *data = cJSON_GetObjectItemCaseSensitive(root, "data");
+    char *text = data ? lp_json_pretty(data, SIZE_MAX) : NULL;
+    cJSON_Delete(root);
+    return text;
+}
+
+/* Checks that call(GET path) gives the pretty "data" of the emulator's answer,
+ * in one request; then a 500 is retried, a 401 is EACCES, a body that cannot
+ * be read is EIO without a retry. Returns the text of the first call
+ * (malloc'd, caller frees). */
+static char *check_pretty_call(int (*call)(lp_api *, char **, size_t *, struct lp_api_error *),
+                               const char *path)
+{
+    struct lp_api_error err;
+    char *first = NULL, *text = NULL, f[256];
+    size_t len = 0;
+    lp_api *api = client(NULL, NULL, 0, 3);
+
+    control_ok("POST", "/_emu/log/clear", "{}");
+    CHECK_INT(call(api, &first, &len, &err), 0);
+    CHECK_INT(lp_emu_count_requests(&emu, "GET", path), 1);
+    CHECK_INT(lp_emu_count_requests(&emu, NULL, NULL), 1);
+    char *answer = emu_api_get(path);
+    char *want = pretty_data_of(answer);
+    CHECK(want != NULL);
+    CHECK_STR(first, want);
+    CHECK_INT(len, first ? strlen(first) : 0);
+    cJSON *root = cJSON_Parse(answer ? answer : "");
+    CHECK(same_json_item(first, cJSON_GetObjectItemCaseSensitive(root, "data")));
+    cJSON_Delete(root);
+    free(want);
+    free(answer);
+
+    /* A 500, then the answer. */
+    control_ok("POST", "/_emu/log/clear", "{}");
+    snprintf(f, sizeof f, "{\"method\":\"GET\",\"path\":\"%s\",\"kind\":\"status\",\"status\":500}",
+             path);
+    fault(f);
+    CHECK_INT(call(api, &text, &len, &err), 0);
+    CHECK(text && text[0] && text[len - 1] == '\n');
+    CHECK_INT(lp_emu_count_requests(&emu, "GET", path), 2);
+    free(text);
+
+    /* A body that is not JSON, or has no "data": EIO, not retried. */
+    control_ok("POST", "/_emu/log/clear", "{}");
+    snprintf(f, sizeof f, "{\"path\":\"%s\",\"kind\":\"garbage\"}", path);
+    fault(f);
+    text = (char *)"unset";
+    CHECK_INT(call(api, &text, &len, &err), -EIO);
+    CHECK(text == NULL);
+    CHECK_INT(len, 0);
+    CHECK_INT(err.http_status, 200);
+    CHECK(strstr(err.message, "not valid JSON") != NULL);
+    CHECK_INT(lp_emu_count_requests(&emu, "GET", path), 1);
+    snprintf(f, sizeof f, "{\"path\":\"%s\",\"kind\":\"wrong_shape\",\"body\":{\"x\":{}}}", path);
+    fault(f);
+    CHECK_INT(call(api, &text, &len, &err), -EIO);
+    CHECK(strstr(err.message, "\"data\"") != NULL);
+    lp_api_free(api);
+
+    /* A wrong key: 401, final. */
+    lp_api *bad = client(NULL, "sk_wrong_key_1234", 0, 3);
+    text = (char *)"unset";
+    CHECK_INT(call(bad, &text, &len, &err), -EACCES);
+    CHECK(text == NULL);
+    CHECK_INT(err.http_status, 401);
+    CHECK_STR(err.code, "UNAUTHORIZED");
+    CHECK_INT(lp_api_request_count(bad), 1);
+    lp_api_free(bad);
+    return first;
+}
+
+static void test_account(void)
+{
+    reset("{\"slots\":3}");
+    /* Numbers at the edge of what a double holds exactly, and a fraction. */
+    control_ok("PATCH", "/_emu/account",
+               "{\"plan\":\"scale\",\"credits\":{\"total\":9007199254740991,\"used\":0.25,"
+               "\"available\":-1}}");
+    char *text = check_pretty_call(lp_api_account, ACCOUNT_PATH);
+    CHECK(text && strstr(text, "\n  \"credits\": {\n    \"total\": 9007199254740991,\n") != NULL);
+    CHECK(text && strstr(text, "\n    \"used\": 0.25,\n") != NULL);
+    cJSON *acct = cJSON_Parse(text ? text : "");
+    const cJSON *slots = cJSON_GetObjectItemCaseSensitive(acct, "slots");
+    CHECK(cJSON_GetObjectItemCaseSensitive(slots, "total") &&
+          cJSON_GetObjectItemCaseSensitive(slots, "total")->valuedouble == 3);
+    cJSON_Delete(acct);
+    free(text);
+}
+
+static void test_filters(void)
+{
+    reset("{}");
+    char *text = check_pretty_call(lp_api_filters, FILTERS_PATH);
+    cJSON *cat = cJSON_Parse(text ? text : "");
+    CHECK(cJSON_IsArray(cat));
+    CHECK_INT(cJSON_GetArraySize(cat), 12);
+    CHECK_STR(json_str(cJSON_GetArrayItem(cat, 0), "key"), "role.seniority");
+    CHECK(text && starts_with(text, "[\n  {\n    \"key\": \"role.seniority\",\n"));
+    cJSON_Delete(cat);
+    free(text);
+}
+
+/* topics.tsv as it must be for a topics answer, built here from the JSON. */
+static char *expected_tsv(const char *answer)
+{
+    static const char *const keys[] = {"topicId", "topicName", "type", "industry", "category"};
+    struct lp_sbuf b = {0};
+    cJSON *root = cJSON_Parse(answer ? answer : "");
+    const cJSON *t;
+
+    lp_sb_adds(&b, "topicId\ttopicName\ttype\tindustry\tcategory\n");
+    cJSON_ArrayForEach(t, cJSON_GetObjectItemCaseSensitive(root, "data"))
+    {
+        for (int k = 0; k < 5; k++) {
+            const cJSON *v = cJSON_GetObjectItemCaseSensitive(t, keys[k]);
+            char num[32];
+            if (k > 0)
+                lp_sb_addc(&b, '\t');
+            if (cJSON_IsNumber(v)) {
+                snprintf(num, sizeof num, "%lld", (long long)v->valuedouble);
+                lp_sb_adds(&b, num);
+            } else if (cJSON_IsString(v)) {
+                for (const char *p = v->valuestring; *p; p++)
+                    lp_sb_addc(&b, *p == '\t' || *p == '\r' || *p == '\n' ? ' ' : *p);
+            }
+        }
+        lp_sb_addc(&b, '\n');
+    }
+    cJSON_Delete(root);
+    return lp_sb_finish(&b);
+}
+
+/* A wrong_shape fault for the next GET of the topics: the emulator's own page
+ * at limit/offset 0, with meta.total set to total (-1: as the emulator says).
+ * Clears the request log (fetching the page is a request too). */
+static void fault_first_topics_page(int limit, long long total)
+{
+    char path[96], *page = NULL;
+    snprintf(path, sizeof path, TOPICS_PATH "?limit=%d&offset=0", limit);
+    CHECK_INT(lp_emu_control(&emu, "GET", path, NULL, &page), 200);
+    cJSON *body = cJSON_Parse(page ? page : "");
+    free(page);
+    control_ok("POST", "/_emu/log/clear", "{}");
+    cJSON *meta = cJSON_GetObjectItemCaseSensitive(body, "meta");
+    if (total >= 0)
+        cJSON_ReplaceItemInObjectCaseSensitive(meta, "total", cJSON_CreateNumber((double)total));
+    cJSON *f = cJSON_CreateObject();
+    cJSON_AddStringToObject(f, "method", "GET");
+    cJSON_AddStringToObject(f, "path", TOPICS_PATH);
+    cJSON_AddStringToObject(f, "kind", "wrong_shape");
+    cJSON_AddItemToObject(f, "body", body);
+    char *text = cJSON_PrintUnformatted(f);
+    fault(text);
+    free(text);
+    cJSON_Delete(f);
+}
+
+/* The query of the API request number i (0-based) in the emulator's log, as
+ * "limit=L&offset=O" ("" without a query); malloc'd. */
+static char *logged_query(int i)
+{
+    cJSON *log = control_json("/_emu/log");
+    const cJSON *req = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(log, "requests"), i);
+    const cJSON *q = cJSON_GetObjectItemCaseSensitive(req, "query");
+    char text[128] = "?";
+    if (q && !q->child)
+        text[0] = '\0';
+    else if (json_str(q, "limit") && json_str(q, "offset"))
+        snprintf(text, sizeof text, "limit=%s&offset=%s", json_str(q, "limit"),
+                 json_str(q, "offset"));
+    cJSON_Delete(log);
+    return strdup(text);
+}
+
+static void check_query(int i, const char *want)
+{
+    char *q = logged_query(i);
+    CHECK_STR(q, want);
+    free(q);
+}
+
+static int count_char(const char *s, char c)
+{
+    int n = 0;
+    for (; s && *s; s++)
+        n += *s == c;
+    return n;
+}
+
+static void test_topics(void)
+{
+    struct lp_api_error err;
+    char *tsv = NULL, *answer = NULL;
+    size_t len = 0;
+    reset("{}");
+    lp_api *api = client(NULL, NULL, 0, 3);
+
+    CHECK_INT(lp_emu_control(&emu, "GET", TOPICS_PATH, NULL, &answer), 200);
+    char *want = expected_tsv(answer);
+    free(answer);
+    CHECK_INT(count_char(want, '\n'), 20001);
+
+    /* Today's API: everything in one answer, no meta, no paging. */
+    control_ok("POST", "/_emu/log/clear", "{}");
+    CHECK_INT(lp_api_topics(api, &tsv, &len, &err), 0);
+    CHECK_STR(tsv, want);
+    CHECK_INT(len, tsv ? strlen(tsv) : 0);
+    CHECK_INT(count_char(tsv, '\n'), 20001);
+    CHECK_INT(count_char(tsv, '\t'), 4 * 20001);
+    CHECK(tsv && starts_with(tsv, "topicId\ttopicName\ttype\tindustry\tcategory\n100001\t"));
+    CHECK(tsv && strstr(tsv, "\n100007\tSales Enablement Platforms\t") != NULL);
+    CHECK(tsv && strstr(tsv, "\n100042\tERP  Migration Services\t") != NULL);
+    CHECK(tsv && strstr(tsv, "\n100099\tRemote Work Tools\t") != NULL);
+    CHECK(tsv && strstr(tsv, "\n120000\t") != NULL);
+    CHECK_INT(lp_emu_count_requests(&emu, "GET", TOPICS_PATH), 1);
+    CHECK_INT(lp_api_request_count(api), 1);
+    check_query(0, "");
+    free(tsv);
+
+    /* A server that pages: the first answer holds L topics and a meta.total;
+     * the rest come with limit=L from offset L on. */
+    static const struct {
+        int limit;        /* the first page's size */
+        long long total;  /* its meta.total, -1: the true 20000 */
+        int requests;     /* all it takes */
+        const char *last; /* the last request's query */
+    } paged[] = {
+        {1000, -1, 20, "limit=1000&offset=19000"},    /* stops at meta.total */
+        {1000, 30000, 21, "limit=1000&offset=20000"}, /* total too large: an empty page ends it */
+        {1500, 25000, 14, "limit=1500&offset=19500"}, /* a short page ends it */
+    };
+    for (size_t i = 0; i < sizeof paged / sizeof paged[0]; i++) {
+        char second[64];
+        snprintf(second, sizeof second, "limit=%d&offset=%d", paged[i].limit, paged[i].limit);
+        fault_first_topics_page(paged[i].limit, paged[i].total);
+        CHECK_INT(lp_api_topics(api, &tsv, &len, &err), 0);
+        CHECK_STR(tsv, want);
+        CHECK_INT(lp_emu_count_requests(&emu, "GET", TOPICS_PATH), paged[i].requests);
+        check_query(0, "");
+        check_query(1, second);
+        check_query(paged[i].requests - 1, paged[i].last);
+        free(tsv);
+    }
+
+    /* At most 1000 pages: pages of 13 stop at 13000 topics. */
+    fault_first_topics_page(13, -1);
+    CHECK_INT(lp_api_topics(api, &tsv, &len, &err), 0);
+    CHECK_INT(lp_emu_count_requests(&emu, "GET", TOPICS_PATH), 1000);
+    CHECK_INT(count_char(tsv, '\n'), 1 + 13000);
+    CHECK(tsv && strncmp(tsv, want, strlen(tsv)) == 0); /* the first 13000, in order */
+    check_query(999, "limit=13&offset=12987");
+    free(tsv);
+
+    /* A page that fails fails the whole file; a 500 is retried. */
+    fault_first_topics_page(1000, -1);
+    fault("{\"method\":\"GET\",\"path\":\"" TOPICS_PATH "\",\"kind\":\"status\",\"status\":500}");
+    fault("{\"method\":\"GET\",\"path\":\"" TOPICS_PATH "\",\"kind\":\"status\",\"status\":404}");
+    tsv = (char *)"unset";
+    CHECK_INT(lp_api_topics(api, &tsv, &len, &err), -ENOENT);
+    CHECK(tsv == NULL);
+    CHECK_INT(len, 0);
+    CHECK_INT(err.http_status, 404);
+    CHECK_INT(lp_emu_count_requests(&emu, "GET", TOPICS_PATH), 3);
+
+    control_ok("POST", "/_emu/log/clear", "{}");
+    fault("{\"method\":\"GET\",\"path\":\"" TOPICS_PATH "\",\"kind\":\"status\",\"status\":503}");
+    CHECK_INT(lp_api_topics(api, &tsv, &len, &err), 0);
+    CHECK_STR(tsv, want);
+    CHECK_INT(lp_emu_count_requests(&emu, "GET", TOPICS_PATH), 2);
+    free(tsv);
+
+    /* Answers that cannot be read: EIO, once. */
+    control_ok("POST", "/_emu/log/clear", "{}");
+    fault("{\"path\":\"" TOPICS_PATH "\",\"kind\":\"garbage\"}");
+    CHECK_INT(lp_api_topics(api, &tsv, &len, &err), -EIO);
+    CHECK_INT(err.http_status, 200);
+    fault("{\"path\":\"" TOPICS_PATH "\",\"kind\":\"wrong_shape\",\"body\":{\"data\":{\"a\":1}}}");
+    CHECK_INT(lp_api_topics(api, &tsv, &len, &err), -EIO);
+    CHECK(strstr(err.message, "not a list") != NULL);
+    CHECK_INT(lp_emu_count_requests(&emu, "GET", TOPICS_PATH), 2);
+
+    /* Items that are not topics are left out (and logged), the rest kept. */
+    fault("{\"path\":\"" TOPICS_PATH "\",\"kind\":\"wrong_shape\",\"body\":{\"data\":[1,"
+          "{\"topicId\":5,\"topicName\":\"Five\"}]}}");
+    CHECK_INT(lp_api_topics(api, &tsv, &len, &err), 0);
+    CHECK_STR(tsv, "topicId\ttopicName\ttype\tindustry\tcategory\n5\tFive\t\t\t\n");
+    free(tsv);
+
+    /* The topics need no key: a client with a wrong one reads them all the same. */
+    lp_api *bad = client(NULL, "sk_wrong_key_1234", 0, 3);
+    CHECK_INT(lp_api_topics(bad, &tsv, &len, &err), 0);
+    CHECK_STR(tsv, want);
+    free(tsv);
+    lp_api_free(bad);
+    free(want);
+    lp_api_free(api);
+}
+
 int main(void)
 {
     const char *const args[] = {"--empty", NULL};
@@ -939,6 +1268,9 @@ int main(void)
     test_hung_server();
     test_timeout_after_sending();
     test_unreachable();
+    test_account();
+    test_filters();
+    test_topics();
     lp_emu_stop(&emu);
     return lp_test_summary();
 }

@@ -1,0 +1,146 @@
+/* control_text.c - account.json, filters.json and topics.tsv from the API's
+ * answers (see control_text.h).
+ */
+#include "control_text.h"
+
+#include <cjson/cJSON.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "json_print.h"
+#include "json_read.h"
+#include "sbuf.h"
+#include "textutil.h"
+
+/* The parsed answer (caller: cJSON_Delete) with its "data" in *data, or NULL
+ * with a reason. */
+static cJSON *parse_answer(const char *body, size_t len, const cJSON **data, char *err,
+                           size_t errlen)
+{
+    cJSON *root = lp_json_parse_whole(body, len, "the API's answer", err, errlen);
+
+    *data = root ? lp_json_answer_data(root, err, errlen) : NULL;
+    if (root && !*data) {
+        cJSON_Delete(root);
+        return NULL;
+    }
+    return root;
+}
+
+int lp_parse_data_pretty(const char *body, size_t len, char **text, size_t *text_len, char *err,
+                         size_t errlen)
+{
+    const cJSON *data;
+    cJSON *root = parse_answer(body, len, &data, err, errlen);
+
+    *text = NULL;
+    *text_len = 0;
+    if (!root)
+        return -1;
+    if (cJSON_IsObject(data) || cJSON_IsArray(data)) {
+        /* No size limit: nothing writes these files back. */
+        *text = lp_json_pretty(data, SIZE_MAX);
+        if (!*text)
+            lp_set_reason(err, errlen, "out of memory");
+    } else {
+        lp_set_reason(err, errlen, "the API's \"data\" is neither an object nor a list");
+    }
+    cJSON_Delete(root);
+    if (!*text)
+        return -1;
+    *text_len = strlen(*text);
+    return 0;
+}
+
+const char *lp_topics_tsv_header(void)
+{
+    return "topicId\ttopicName\ttype\tindustry\tcategory\n";
+}
+
+/* Appends s with each tab, CR and LF replaced by a space. */
+static void put_tsv_text(struct lp_sbuf *b, const char *s)
+{
+    size_t run;
+
+    while (*s) {
+        run = strcspn(s, "\t\r\n");
+        lp_sb_add(b, s, run);
+        s += run;
+        if (*s) {
+            lp_sb_addc(b, ' ');
+            s++;
+        }
+    }
+}
+
+/* Appends member key of item as one TSV field (see control_text.h). */
+static void put_tsv_field(struct lp_sbuf *b, const cJSON *item, const char *key)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(item, key);
+
+    if (!v || cJSON_IsNull(v))
+        return;
+    if (cJSON_IsString(v)) {
+        put_tsv_text(b, v->valuestring ? v->valuestring : "");
+        return;
+    }
+    /* Compact JSON has no raw tab, CR or LF (strings escape them). */
+    char *json = lp_json_compact(v);
+    if (!json) {
+        b->failed = true;
+        return;
+    }
+    lp_sb_adds(b, json);
+    free(json);
+}
+
+int lp_parse_topics_page(const char *body, size_t len, struct lp_sbuf *tsv, size_t *items,
+                         long long *total, char *err, size_t errlen)
+{
+    static const char *const fields[] = {"topicId", "topicName", "type", "industry", "category"};
+    const size_t nfields = sizeof fields / sizeof fields[0];
+    const size_t mark = tsv->len;
+    const cJSON *data, *item;
+    size_t k = 0;
+
+    *items = 0;
+    *total = -1;
+    lp_set_reason(err, errlen, "%s", "");
+    cJSON *root = parse_answer(body, len, &data, err, errlen);
+    if (!root)
+        return -1;
+    if (!cJSON_IsArray(data)) {
+        lp_set_reason(err, errlen, "the API's \"data\" is not a list");
+        cJSON_Delete(root);
+        return -1;
+    }
+    cJSON_ArrayForEach(item, data)
+    {
+        k++;
+        if (!cJSON_IsObject(item)) {
+            /* One odd item must not hide the other topics; the first reason
+             * stays in err for the caller to log. */
+            if (err && errlen && !err[0])
+                lp_set_reason(err, errlen, "topic %zu of the list is not a JSON object", k);
+            continue;
+        }
+        for (size_t f = 0; f < nfields; f++) {
+            if (f > 0)
+                lp_sb_addc(tsv, '\t');
+            put_tsv_field(tsv, item, fields[f]);
+        }
+        lp_sb_addc(tsv, '\n');
+    }
+    if (tsv->failed) {
+        lp_sb_truncate(tsv, mark);
+        lp_set_reason(err, errlen, "out of memory");
+        cJSON_Delete(root);
+        return -1;
+    }
+    *items = k;
+    *total = lp_json_meta_total(root);
+    cJSON_Delete(root);
+    return 0;
+}
