@@ -16,9 +16,11 @@
 #include <time.h>
 
 #include "defaults.h"
+#include "accesslog.h"
 #include "api_int.h"
 #include "http.h"
 #include "log.h"
+#include "metrics.h"
 
 #define LP_API_MAX_BACKOFF_MS 60000L
 
@@ -204,6 +206,24 @@ void lp_api_log_failure(const char *method, const char *path, const struct lp_ap
 
 /* --- one call with retries ------------------------------------------------ */
 
+static double mono_seconds(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* Every exchange is counted (stats) and, while someone follows it, logged. */
+static void count_exchange(const char *method, const char *path,
+                           const struct lp_http_response *resp, double seconds)
+{
+    long status = resp->transport_error ? 0 : resp->status;
+    lp_metrics_request(method, status);
+    lp_metrics_received(resp->body_len);
+    if (lp_accesslog_active())
+        lp_accesslog_api(method, path, status, seconds, resp->body_len);
+}
+
 /* See api_int.h. */
 int lp_api_call(lp_api *api, const char *method, const char *path, const char *body,
                 struct lp_http_response *resp, struct lp_api_error *err)
@@ -213,7 +233,9 @@ int lp_api_call(lp_api *api, const char *method, const char *path, const char *b
 
     for (int try = 1;; try++) {
         atomic_fetch_add(&api->requests, 1);
+        double t0 = mono_seconds();
         lp_http_request(api->http, method, path, body, resp);
+        count_exchange(method, path, resp, mono_seconds() - t0);
         if (!resp->transport_error && resp->status >= 200 && resp->status <= 299)
             return 0;
         if (is_delete && !resp->transport_error && resp->status == 404 && earlier_maybe_done)
@@ -221,6 +243,7 @@ int lp_api_call(lp_api *api, const char *method, const char *path, const char *b
         if (try >= api->max_tries || !retriable(method, resp))
             break;
         earlier_maybe_done = earlier_maybe_done || maybe_carried_out(resp);
+        lp_metrics_retry();
         long wait = retry_delay_ms(api, try, resp);
         if (resp->transport_error)
             lp_log(LP_LOG_DEBUG, "%s %s: %s; try %d again in %ld ms", method, path, resp->error,

@@ -180,7 +180,16 @@ static bool dir_xattr(struct lp_node *n, size_t i, const char **key, const char 
     return true;
 }
 
+static void dir_path(struct lp_view *v, struct lp_node *n, struct lp_sbuf *out)
+{
+    (void)v;
+    const struct lp_adir *d = n->aud->view;
+    lp_sb_adds(out, "/");
+    lp_sb_adds(out, d && d->dirname ? d->dirname : "<gone>");
+}
+
 const struct lp_node_ops lp_aud_dir_ops = {
+    .path = dir_path,
     .mode = S_IFDIR | 0755,
     .stat = dir_stat,
     .keep = dir_keep,

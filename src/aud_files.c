@@ -78,6 +78,15 @@ static void size_stat(struct lp_view *v, struct lp_node *n, struct stat *st)
 
 /* ---- the table ---- */
 
+static void file_path(struct lp_view *v, struct lp_node *n, struct lp_sbuf *out)
+{
+    const struct lp_adir *d = n->aud->view;
+    if (d && d->dir)
+        lp_node_path(v, d->dir, out);
+    lp_sb_adds(out, "/");
+    lp_sb_adds(out, n->ops->name);
+}
+
 /* A file node is remade on demand, so it is freed once the kernel forgets it. */
 static void file_release(struct lp_view *v, struct lp_node *n)
 {
@@ -94,6 +103,7 @@ static const struct lp_node_ops config_ops = {
     .stat = config_stat,
     .refresh = config_refresh,
     .release = file_release,
+    .path = file_path,
     .show = config_show,
     .store = config_store,
 };
@@ -104,6 +114,7 @@ static const struct lp_node_ops status_ops = {
     .rule = LP_WRITE_STATUS,
     .stat = status_stat,
     .release = file_release,
+    .path = file_path,
     .show = status_show,
     .store = status_store,
 };
@@ -114,6 +125,7 @@ static const struct lp_node_ops size_ops = {
     .rule = LP_WRITE_NONE,
     .stat = size_stat,
     .release = file_release,
+    .path = file_path,
     .show = size_show,
 };
 

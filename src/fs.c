@@ -17,8 +17,11 @@
 
 static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
+    double t0 = lp_op_start("lookup");
+    struct lp_fs *fs = lp_fs_of(req);
     struct stat st;
-    int rc = lp_view_lookup(lp_fs_of(req)->view, parent, name, true, &st);
+    int rc = lp_view_lookup(fs->view, parent, name, true, &st);
+    lp_op_log(fs, "lookup", t0, parent, name, rc);
     if (rc == -ENOENT) {
         /* A negative entry that is not cached: new audiences show at once. */
         struct fuse_entry_param e;
@@ -29,6 +32,7 @@ static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
     lp_fs_reply_entry(req, rc, &st);
 }
 
+/* FORGET is not logged: the kernel sends it in bulk, with no answer. */
 static void op_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup)
 {
     lp_view_forget(lp_fs_of(req)->view, ino, nlookup);
@@ -45,45 +49,65 @@ static void op_forget_multi(fuse_req_t req, size_t count, struct fuse_forget_dat
 static void op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode)
 {
     (void)mode;
+    double t0 = lp_op_start("mkdir");
+    struct lp_fs *fs = lp_fs_of(req);
     struct stat st;
-    int rc = lp_view_mkdir(lp_fs_of(req)->view, parent, name, &st);
+    int rc = lp_view_mkdir(fs->view, parent, name, &st);
+    lp_op_log(fs, "mkdir", t0, parent, name, rc);
     lp_fs_reply_entry(req, rc, &st);
+}
+
+/* Logs an operation on (parent, name) that answers with an errno only. */
+static void reply_logged(fuse_req_t req, const char *op, double t0, fuse_ino_t parent,
+                         const char *name, int rc)
+{
+    lp_op_log(lp_fs_of(req), op, t0, parent, name, rc);
+    fuse_reply_err(req, -rc);
 }
 
 static void op_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
-    fuse_reply_err(req, -lp_view_rmdir(lp_fs_of(req)->view, parent, name));
+    double t0 = lp_op_start("rmdir");
+    int rc = lp_view_rmdir(lp_fs_of(req)->view, parent, name);
+    reply_logged(req, "rmdir", t0, parent, name, rc);
 }
 
 static void op_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
-    fuse_reply_err(req, -lp_view_unlink(lp_fs_of(req)->view, parent, name));
+    double t0 = lp_op_start("unlink");
+    int rc = lp_view_unlink(lp_fs_of(req)->view, parent, name);
+    reply_logged(req, "unlink", t0, parent, name, rc);
 }
 
 static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_t newparent,
                       const char *newname, unsigned int flags)
 {
-    if (flags & ~RENAME_NOREPLACE) {
-        fuse_reply_err(req, EINVAL); /* RENAME_EXCHANGE, RENAME_WHITEOUT */
-        return;
-    }
+    double t0 = lp_op_start("rename");
     unsigned lflags = (flags & RENAME_NOREPLACE) ? LP_RENAME_NOREPLACE : 0;
-    fuse_reply_err(req,
-                   -lp_view_rename(lp_fs_of(req)->view, parent, name, newparent, newname, lflags));
+    int rc = (flags & ~RENAME_NOREPLACE)
+                 ? -EINVAL /* RENAME_EXCHANGE, RENAME_WHITEOUT */
+                 : lp_view_rename(lp_fs_of(req)->view, parent, name, newparent, newname, lflags);
+    reply_logged(req, "rename", t0, parent, name, rc);
 }
 
 static void op_symlink(fuse_req_t req, const char *link, fuse_ino_t parent, const char *name)
 {
+    double t0 = lp_op_start("symlink");
+    struct lp_fs *fs = lp_fs_of(req);
     const struct fuse_ctx *ctx = fuse_req_ctx(req);
     struct stat st;
-    int rc = lp_view_symlink(lp_fs_of(req)->view, parent, name, link, ctx->uid, ctx->gid, &st);
+    int rc = lp_view_symlink(fs->view, parent, name, link, ctx->uid, ctx->gid, &st);
+    lp_op_log(fs, "symlink", t0, parent, name, rc);
     lp_fs_reply_entry(req, rc, &st);
 }
 
 static void op_readlink(fuse_req_t req, fuse_ino_t ino)
 {
+    double t0 = lp_op_start("readlink");
+    struct lp_fs *fs = lp_fs_of(req);
     char *target = NULL;
-    int rc = lp_view_readlink(lp_fs_of(req)->view, ino, &target);
+    int rc = lp_view_readlink(fs->view, ino, &target);
+    lp_op_log(fs, "readlink", t0, ino, NULL, rc);
     if (rc < 0)
         fuse_reply_err(req, -rc);
     else
@@ -93,14 +117,14 @@ static void op_readlink(fuse_req_t req, fuse_ino_t ino)
 
 static void op_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode, dev_t rdev)
 {
-    (void)parent, (void)name, (void)mode, (void)rdev;
-    fuse_reply_err(req, EPERM);
+    (void)mode, (void)rdev;
+    reply_logged(req, "mknod", lp_op_start("mknod"), parent, name, -EPERM);
 }
 
 static void op_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const char *newname)
 {
-    (void)ino, (void)newparent, (void)newname;
-    fuse_reply_err(req, EPERM);
+    (void)ino;
+    reply_logged(req, "link", lp_op_start("link"), newparent, newname, -EPERM);
 }
 
 /* ---- extended attributes, statfs ---- */
@@ -122,22 +146,25 @@ static void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t
     /* Only user.* attributes exist. Saying "not supported" (rather than "no such
      * attribute") for ACLs and security labels lets ls -l and cp ask once per
      * mount instead of once per file: they remember the answer for the device. */
-    if (strncmp(name, "user.", 5) != 0) {
-        fuse_reply_err(req, ENOTSUP);
-        return;
-    }
+    double t0 = lp_op_start("getxattr");
+    struct lp_fs *fs = lp_fs_of(req);
     char *value = NULL;
     size_t len = 0;
-    int rc = lp_view_getxattr(lp_fs_of(req)->view, ino, name, &value, &len);
+    int rc = strncmp(name, "user.", 5) != 0 ? -ENOTSUP
+                                            : lp_view_getxattr(fs->view, ino, name, &value, &len);
+    lp_op_log(fs, "getxattr", t0, ino, NULL, rc);
     reply_xattr(req, size, rc, value, len);
     free(value);
 }
 
 static void op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 {
+    double t0 = lp_op_start("listxattr");
+    struct lp_fs *fs = lp_fs_of(req);
     char *list = NULL;
     size_t len = 0;
-    int rc = lp_view_listxattr(lp_fs_of(req)->view, ino, &list, &len);
+    int rc = lp_view_listxattr(fs->view, ino, &list, &len);
+    lp_op_log(fs, "listxattr", t0, ino, NULL, rc);
     reply_xattr(req, size, rc, list, len);
     free(list);
 }
@@ -145,21 +172,23 @@ static void op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 static void op_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const char *value,
                         size_t size, int flags)
 {
-    (void)ino, (void)name, (void)value, (void)size, (void)flags;
+    (void)name, (void)value, (void)size, (void)flags;
     /* sed -i copies ACLs with fsetxattr and falls back to fchmod on ENOTSUP. */
-    fuse_reply_err(req, ENOTSUP);
+    reply_logged(req, "setxattr", lp_op_start("setxattr"), ino, NULL, -ENOTSUP);
 }
 
 static void op_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
 {
-    (void)ino, (void)name;
-    fuse_reply_err(req, ENOTSUP);
+    (void)name;
+    reply_logged(req, "removexattr", lp_op_start("removexattr"), ino, NULL, -ENOTSUP);
 }
 
 static void op_statfs(fuse_req_t req, fuse_ino_t ino)
 {
-    (void)ino;
-    size_t nodes = lp_view_node_count(lp_fs_of(req)->view);
+    double t0 = lp_op_start("statfs");
+    struct lp_fs *fs = lp_fs_of(req);
+    size_t nodes = lp_view_node_count(fs->view);
+    lp_op_log(fs, "statfs", t0, ino, NULL, 0);
     struct statvfs sv;
     memset(&sv, 0, sizeof(sv));
     sv.f_bsize = sv.f_frsize = 4096;
@@ -226,4 +255,56 @@ void lp_fs_cleanup(struct lp_fs *fs)
 const struct fuse_lowlevel_ops *lp_fs_ops(void)
 {
     return &ops;
+}
+
+/* Unescapes mountinfo's octal escapes (\040 for a space) in place. */
+static void unescape_octal(char *s)
+{
+    char *o = s;
+    for (; *s; s++) {
+        if (s[0] == '\\' && s[1] >= '0' && s[1] <= '7' && s[2] >= '0' && s[2] <= '7' &&
+            s[3] >= '0' && s[3] <= '7') {
+            *o++ = (char)((s[1] - '0') * 64 + (s[2] - '0') * 8 + (s[3] - '0'));
+            s += 3;
+        } else {
+            *o++ = *s;
+        }
+    }
+    *o = '\0';
+}
+
+bool lp_fs_detached(struct lp_fs *fs)
+{
+    if (!fs->mountpoint)
+        return false;
+    FILE *f = fopen("/proc/self/mountinfo", "re");
+    if (!f)
+        return false; /* cannot tell: keep going */
+    char line[4096];
+    bool found = false;
+    while (!found && fgets(line, sizeof(line), f)) {
+        /* "ID PARENT MAJ:MIN ROOT MOUNTPOINT OPTIONS ... - FSTYPE SOURCE ..." */
+        char *save = NULL, *field = strtok_r(line, " ", &save);
+        for (int i = 1; field && i < 5; i++)
+            field = strtok_r(NULL, " ", &save);
+        if (!field)
+            continue;
+        unescape_octal(field);
+        if (strcmp(field, fs->mountpoint) != 0)
+            continue;
+        char *rest = strtok_r(NULL, "\n", &save);
+        char *dash = rest ? strstr(rest, " - ") : NULL;
+        found = dash && strncmp(dash + 3, "fuse.leadpipefs ", 16) == 0;
+    }
+    fclose(f);
+    return !found;
+}
+
+void lp_fs_end_session(struct lp_fs *fs)
+{
+    /* The worker that takes the next request (the follower's next read or
+     * its close) ends the loop; a reader that got EOF and closed its file
+     * releases the last reference, and the kernel ends the connection. */
+    if (fs->se)
+        fuse_session_exit(fs->se);
 }

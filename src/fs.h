@@ -22,6 +22,8 @@ struct lp_fs {
     bool no_opendir;          /* the kernel keeps listings without OPENDIR */
     struct lp_dh *root_snap;  /* the root's listing for READDIRs without a handle */
     struct lp_fh *open_files; /* freed at cleanup if their RELEASE never came */
+    const char *mountpoint;   /* absolute, for lp_fs_detached; NULL: never detached */
+    struct fuse_session *se;  /* to see the session end while a stream read waits */
     pthread_mutex_t lock;
 };
 
@@ -29,5 +31,10 @@ struct lp_fs {
 const struct fuse_lowlevel_ops *lp_fs_ops(void);
 /* Frees what the operations kept between requests (after the session ends). */
 void lp_fs_cleanup(struct lp_fs *fs);
+/* True once the mount point no longer shows this file system (a lazy unmount
+ * while a file is held open keeps the session alive otherwise). */
+bool lp_fs_detached(struct lp_fs *fs);
+/* Ends the session loop (the daemon then exits with status 0). */
+void lp_fs_end_session(struct lp_fs *fs);
 
 #endif

@@ -38,8 +38,10 @@ void lp_fs_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
         fuse_reply_err(req, ENOSYS);
         return;
     }
+    double t0 = lp_op_start("opendir");
     uint64_t version;
     int rc = lp_view_dir_version(fs->view, ino, &version);
+    lp_op_log(fs, "opendir", t0, ino, NULL, rc);
     if (rc < 0) {
         free(dh);
         fuse_reply_err(req, -rc);
@@ -128,11 +130,14 @@ static bool readdir_entries(fuse_req_t req, fuse_ino_t ino, size_t size, off_t o
 static void readdir_common(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
                            struct fuse_file_info *fi, bool plus)
 {
+    const char *op = plus ? "readdirplus" : "readdir";
+    double t0 = lp_op_start(op);
     struct lp_fs *fs = lp_fs_of(req);
     struct lp_dh *dh = (struct lp_dh *)(uintptr_t)fi->fh;
     struct lp_dh tmp;
     uint64_t version;
     int rc = dh ? dh_load(fs, ino, dh, &version) : dh_borrow(fs, ino, &tmp, &dh);
+    lp_op_log(fs, op, t0, ino, NULL, rc);
     if (rc < 0) {
         fuse_reply_err(req, -rc);
         return;
@@ -214,11 +219,12 @@ void lp_fs_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 
 void lp_fs_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
-    (void)ino;
+    double t0 = lp_op_start("releasedir");
     struct lp_dh *dh = (struct lp_dh *)(uintptr_t)fi->fh;
     if (dh)
         lp_dirents_free(dh->ents, dh->n);
     free(dh);
+    lp_op_log(lp_fs_of(req), "releasedir", t0, ino, NULL, 0);
     fuse_reply_err(req, 0);
 }
 

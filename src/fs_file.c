@@ -15,8 +15,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "accesslog.h"
 #include "fs_reply.h"
 #include "log.h"
+#include "metrics.h"
 #include "wbuf.h"
 
 /* An open file. */
@@ -28,8 +30,9 @@ struct lp_fh {
     char *snap;           /* what a reader sees: the content at open */
     size_t snap_len;
     bool writable;
-    struct lp_wbuf wb;         /* config.json/status opened for writing */
-    struct lp_fh *prev, *next; /* every open file, so none outlives the session */
+    struct lp_wbuf wb;           /* config.json/status opened for writing */
+    lp_accesslog_reader *reader; /* the access log opened (its own lock) */
+    struct lp_fh *prev, *next;   /* every open file, so none outlives the session */
 };
 
 static void fh_own_size(struct lp_fh *fh, struct stat *st)
@@ -47,15 +50,18 @@ static void too_big(struct lp_fs *fs, const struct lp_fh *fh);
 
 void lp_fs_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
+    double t0 = lp_op_start("getattr");
+    struct lp_fs *fs = lp_fs_of(req);
     struct stat st;
     struct lp_fh *fh = fi ? (struct lp_fh *)(uintptr_t)fi->fh : NULL;
-    int rc = lp_view_getattr(lp_fs_of(req)->view, ino, &st);
+    int rc = lp_view_getattr(fs->view, ino, &st);
+    lp_op_log(fs, "getattr", t0, ino, NULL, rc);
     if (rc < 0) {
         fuse_reply_err(req, -rc);
         return;
     }
     fh_own_size(fh, &st);
-    fuse_reply_attr(req, &st, lp_fs_of(req)->cache_timeout);
+    fuse_reply_attr(req, &st, fs->cache_timeout);
 }
 
 /* ---- write path of config.json and status ---- */
@@ -101,10 +107,16 @@ static int settle(struct lp_fs *fs, struct lp_fh *fh, bool at_close)
 void lp_fs_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, off_t off,
                  struct fuse_file_info *fi)
 {
+    double t0 = lp_op_start("write");
     struct lp_fs *fs = lp_fs_of(req);
     struct lp_fh *fh = (struct lp_fh *)(uintptr_t)fi->fh;
-    if (fh->rule == LP_WRITE_IN_PLACE) {
-        ssize_t n = lp_view_write(fs->view, ino, buf, size, off);
+    if (fh->rule == LP_WRITE_IN_PLACE || fh->rule == LP_WRITE_TRIGGER) {
+        /* A trigger's bytes mean nothing: the write itself is the command. */
+        ssize_t n = fh->rule == LP_WRITE_TRIGGER ? lp_view_store(fs->view, ino, "")
+                                                 : lp_view_write(fs->view, ino, buf, size, off);
+        if (n == 0 && fh->rule == LP_WRITE_TRIGGER)
+            n = (ssize_t)size;
+        lp_op_log(fs, "write", t0, ino, NULL, n < 0 ? (int)n : 0);
         if (n < 0)
             fuse_reply_err(req, (int)-n);
         else
@@ -112,6 +124,7 @@ void lp_fs_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, o
         return;
     }
     if (!fh->writable) {
+        lp_op_log(fs, "write", t0, ino, NULL, -EBADF);
         fuse_reply_err(req, EBADF);
         return;
     }
@@ -131,29 +144,37 @@ void lp_fs_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, o
         lp_wbuf_undo_clear(&undo);
     }
     pthread_mutex_unlock(&fh->lock);
+    lp_op_log(fs, "write", t0, ino, NULL, rc);
     if (rc < 0)
         fuse_reply_err(req, -rc);
     else
         fuse_reply_write(req, size);
 }
 
-void lp_fs_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+static void flush_as(const char *op, fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
-    (void)ino;
+    double t0 = lp_op_start(op);
+    struct lp_fs *fs = lp_fs_of(req);
     struct lp_fh *fh = (struct lp_fh *)(uintptr_t)fi->fh;
     int rc = 0;
     if (fh->writable) {
         pthread_mutex_lock(&fh->lock);
-        rc = settle(lp_fs_of(req), fh, true);
+        rc = settle(fs, fh, true);
         pthread_mutex_unlock(&fh->lock);
     }
+    lp_op_log(fs, op, t0, ino, NULL, rc);
     fuse_reply_err(req, -rc);
+}
+
+void lp_fs_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+    flush_as("flush", req, ino, fi);
 }
 
 void lp_fs_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi)
 {
     (void)datasync;
-    lp_fs_flush(req, ino, fi);
+    flush_as("fsync", req, ino, fi);
 }
 
 /* ---- open, read, release ---- */
@@ -186,6 +207,8 @@ static void fh_free(struct lp_fh *fh)
 {
     if (fh->writable)
         lp_wbuf_clear(&fh->wb);
+    if (fh->reader)
+        lp_accesslog_close(fh->reader);
     free(fh->snap);
     pthread_mutex_destroy(&fh->lock);
     free(fh);
@@ -215,6 +238,8 @@ static int fh_open(struct lp_fs *fs, fuse_ino_t ino, int flags, struct lp_fh **o
         if (rc == 0 && (flags & O_TRUNC))
             rc = lp_wbuf_truncate(&fh->wb, 0);
     }
+    if (rc == 0 && fh->rule == LP_READ_STREAM && !(fh->reader = lp_accesslog_open()))
+        rc = -ENOMEM;
     if (rc < 0) {
         fh_free(fh);
         return rc;
@@ -226,12 +251,17 @@ static int fh_open(struct lp_fs *fs, fuse_ino_t ino, int flags, struct lp_fh **o
 
 void lp_fs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
+    double t0 = lp_op_start("open");
+    struct lp_fs *fs = lp_fs_of(req);
     struct lp_fh *fh = NULL;
-    int rc = fh_open(lp_fs_of(req), ino, fi->flags, &fh);
+    int rc = fh_open(fs, ino, fi->flags, &fh);
+    lp_op_log(fs, "open", t0, ino, NULL, rc);
     if (rc < 0) {
         fuse_reply_err(req, -rc);
         return;
     }
+    /* A stream has no size and no offsets: each read takes what came next. */
+    fi->nonseekable = fh->rule == LP_READ_STREAM;
     fi->fh = (uintptr_t)fh;
     /* Reads bypass the page cache even where the kernel's size looks right: a
      * cached read shorter than the size the kernel holds shrinks that size, so
@@ -242,12 +272,57 @@ void lp_fs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
     /* A reader's close has nothing to send: spare the kernel the FLUSH. */
     fi->noflush = (fi->flags & O_ACCMODE) == O_RDONLY;
     if (fuse_reply_open(req, fi) == -ENOENT)
-        fh_close(lp_fs_of(req), fh); /* the opener was interrupted */
+        fh_close(fs, fh); /* the opener was interrupted */
+}
+
+static void stream_interrupted(fuse_req_t req, void *reader)
+{
+    (void)req;
+    lp_accesslog_interrupt(reader);
+}
+
+/* A read of the access log waits for lines, as tail -f would, until a
+ * signal interrupts it (Ctrl-C), the session ends, or the mount was lazily
+ * unmounted (then the daemon ends: a follower must not keep it alive). It is
+ * not logged itself: each read would add the line the next one returns. */
+static void read_stream(fuse_req_t req, struct lp_fs *fs, struct lp_fh *fh, size_t size)
+{
+    char *buf = malloc(size ? size : 1);
+    if (!buf) {
+        fuse_reply_err(req, ENOMEM);
+        return;
+    }
+    fuse_req_interrupt_func(req, stream_interrupted, fh->reader);
+    ssize_t n;
+    while ((n = lp_accesslog_read(fh->reader, buf, size, 500)) == 0) {
+        /* libfuse joins its workers at the end: this one must come back. */
+        if (fs->se && fuse_session_exited(fs->se))
+            break;
+        if (lp_fs_detached(fs)) {
+            lp_log(LP_LOG_INFO, "unmounted while the access log was followed: ending");
+            lp_fs_end_session(fs);
+            break;
+        }
+    }
+    if (n == -ESHUTDOWN)
+        n = 0; /* the end of the stream */
+    if (n < 0)
+        fuse_reply_err(req, (int)-n);
+    else
+        fuse_reply_buf(req, buf, (size_t)n);
+    free(buf);
 }
 
 void lp_fs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi)
 {
     struct lp_fh *fh = (struct lp_fh *)(uintptr_t)fi->fh;
+    if (fh->rule == LP_READ_STREAM) {
+        lp_metrics_fuse_op("read");
+        read_stream(req, lp_fs_of(req), fh, size);
+        return;
+    }
+    double t0 = lp_op_start("read");
+    lp_op_log(lp_fs_of(req), "read", t0, ino, NULL, 0);
     if (fh->rule == LP_WRITE_IN_PLACE) {
         char *buf = malloc(size ? size : 1);
         if (!buf) {
@@ -283,17 +358,20 @@ void lp_fs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct f
 
 void lp_fs_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
-    (void)ino;
+    double t0 = lp_op_start("release");
+    struct lp_fs *fs = lp_fs_of(req);
     struct lp_fh *fh = (struct lp_fh *)(uintptr_t)fi->fh;
     /* Nothing is sent here: every close already flushed, and the flush's
      * answer was the close's. A second attempt would send the same bytes twice. */
-    fh_close(lp_fs_of(req), fh);
+    fh_close(fs, fh);
+    lp_op_log(fs, "release", t0, ino, NULL, 0);
     fuse_reply_err(req, 0);
 }
 
 void lp_fs_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
                   struct fuse_file_info *fi)
 {
+    double t0 = lp_op_start("create");
     struct lp_fs *fs = lp_fs_of(req);
     const struct fuse_ctx *ctx = fuse_req_ctx(req);
     struct stat st;
@@ -304,6 +382,7 @@ void lp_fs_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mo
         if (rc < 0)
             lp_view_forget(fs->view, st.st_ino, 1);
     }
+    lp_op_log(fs, "create", t0, parent, name, rc);
     if (rc < 0) {
         fuse_reply_err(req, -rc);
         return;
@@ -353,6 +432,7 @@ static int setattr_valid(int to_set, struct stat *in)
 void lp_fs_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
                    struct fuse_file_info *fi)
 {
+    double t0 = lp_op_start("setattr");
     struct lp_fs *fs = lp_fs_of(req);
     struct lp_fh *fh = fi ? (struct lp_fh *)(uintptr_t)fi->fh : NULL;
     struct stat in = *attr, st;
@@ -365,7 +445,9 @@ void lp_fs_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set
     if (rc == 0 && (to_set & FUSE_SET_ATTR_SIZE)) {
         if (rule == LP_WRITE_IN_PLACE)
             valid |= LP_SET_SIZE;
-        else if (rule == LP_WRITE_NONE)
+        else if (rule == LP_WRITE_TRIGGER)
+            ; /* `echo > refresh` truncates first: nothing to truncate */
+        else if (rule == LP_WRITE_NONE || rule == LP_READ_STREAM)
             rc = -EACCES; /* size is read-only */
         else if (!handle_size)
             rc = -EINVAL;
@@ -376,6 +458,7 @@ void lp_fs_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set
         rc = setattr_handle(fs, fh, attr->st_size, &st);
     else if (rc == 0)
         fh_own_size(fh, &st);
+    lp_op_log(fs, "setattr", t0, ino, NULL, rc);
     if (rc < 0)
         fuse_reply_err(req, -rc);
     else

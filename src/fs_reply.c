@@ -1,7 +1,12 @@
 /* fs_reply.c - the helpers of fs_reply.h. */
 #include "fs_reply.h"
 
+#include <stdlib.h>
 #include <string.h>
+#include <time.h>
+
+#include "accesslog.h"
+#include "metrics.h"
 
 struct lp_fs *lp_fs_of(fuse_req_t req)
 {
@@ -27,4 +32,27 @@ void lp_fs_reply_entry(fuse_req_t req, int rc, const struct stat *st)
     struct fuse_entry_param e;
     lp_fs_fill_entry(lp_fs_of(req), &e, st);
     fuse_reply_entry(req, &e);
+}
+
+static double mono_seconds(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+double lp_op_start(const char *op)
+{
+    lp_metrics_fuse_op(op);
+    return mono_seconds();
+}
+
+void lp_op_log(struct lp_fs *fs, const char *op, double t0, fuse_ino_t ino, const char *name,
+               int rc)
+{
+    if (!lp_accesslog_active())
+        return;
+    char *path = lp_view_path(fs->view, ino, name);
+    lp_accesslog_fuse(op, path, rc, mono_seconds() - t0);
+    free(path);
 }

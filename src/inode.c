@@ -6,6 +6,7 @@
 #include "inode.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -125,4 +126,26 @@ void lp_dirents_free(struct lp_dirent *ents, size_t n)
 struct timespec lp_aud_mtime(const struct lp_aud *a)
 {
     return lp_iso_time(a->rec.updated_at ? a->rec.updated_at : a->rec.created_at);
+}
+
+static void notify_value(void *value, void *ctx)
+{
+    lp_notify_node(ctx, value);
+}
+
+void lp_notify_all(struct lp_view *v)
+{
+    lp_notify_node(v, &v->root);
+    lp_map_foreach(&v->by_ino, notify_value, v);
+}
+
+void lp_node_path(struct lp_view *v, struct lp_node *n, struct lp_sbuf *out)
+{
+    if (n->ops->path) {
+        n->ops->path(v, n, out);
+    } else {
+        char buf[32];
+        snprintf(buf, sizeof(buf), "<%llu>", (unsigned long long)n->ino);
+        lp_sb_adds(out, buf);
+    }
 }

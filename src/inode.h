@@ -27,6 +27,7 @@
 
 #include "hashmap.h"
 #include "records.h"
+#include "sbuf.h"
 #include "sync.h"
 
 typedef uint64_t lp_ino;
@@ -55,6 +56,8 @@ enum lp_write_rule {
     LP_WRITE_STATUS,   /* a status word, sent when complete */
     LP_WRITE_CONFIG,   /* a JSON config, sent when complete */
     LP_WRITE_IN_PLACE, /* an in-memory file: reads and writes go straight to it */
+    LP_WRITE_TRIGGER,  /* any write is a command (store), its bytes ignored; reads empty */
+    LP_READ_STREAM,    /* a live stream (the access log): reads wait for new lines */
 };
 
 /* A directory entry as listed. */
@@ -115,6 +118,8 @@ struct lp_node_ops {
     int (*unlink)(struct lp_view *v, struct lp_node *dir, const char *name);
     int (*rename)(struct lp_view *v, struct lp_node *dir, const char *name, const char *newname,
                   unsigned flags);
+    /* Appends the node's path below the mount (for the access log). */
+    void (*path)(struct lp_view *v, struct lp_node *n, struct lp_sbuf *out);
     /* The i-th extended attribute: false past the last. *key is the part
      * after "user.leadpipe."; *value borrowed, NULL when absent. */
     bool (*xattr)(struct lp_node *n, size_t i, const char **key, const char **value);
@@ -163,6 +168,7 @@ struct lp_view {
     struct lp_map by_name; /* shown name in the root -> record */
     struct lp_node root;
     lp_ino next_ino;
+    struct lp_node *ctl_dir;     /* .leadpipe/, made at start, never freed */
     uint64_t names_version;      /* bumped whenever the root's set of names changes */
     struct timespec names_mtime; /* the root's mtime: when its names last changed */
 };
@@ -184,6 +190,15 @@ int lp_dirent_add(struct lp_view *v, struct lp_dirent *ents, size_t *n, const ch
 int lp_dup_text(const char *text, size_t len, char **data, size_t *out_len);
 /* An audience's time: updatedAt, else createdAt (its directory's mtime). */
 struct timespec lp_aud_mtime(const struct lp_aud *a);
+
+/* Tells the kernel to forget what it caches of every node it knows. */
+void lp_notify_all(struct lp_view *v);
+/* Appends n's path (via its path op; "/" for the root). */
+void lp_node_path(struct lp_view *v, struct lp_node *n, struct lp_sbuf *out);
+
+/* ctl_dir.c: the control directory, .leadpipe/ (made by lp_ctl_init). */
+extern const struct lp_node_ops lp_ctl_dir_ops;
+int lp_ctl_init(struct lp_view *v);
 
 /* root_dir.c: the root, which holds the audiences. */
 extern const struct lp_node_ops lp_root_ops;

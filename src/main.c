@@ -16,6 +16,7 @@
 #include <curl/curl.h>
 #include <fuse_lowlevel.h>
 
+#include "accesslog.h"
 #include "api.h"
 #include "defaults.h"
 #include "fs.h"
@@ -175,6 +176,7 @@ int main(int argc, char *argv[])
     struct lp_records records;
     struct lp_sync sync;
     bool records_ready = false;
+    char *mountpoint = NULL;
     lp_view *view = NULL;
     lp_notifier *nf = NULL;
     struct fuse_session *se = NULL;
@@ -233,7 +235,7 @@ int main(int argc, char *argv[])
         goto out;
     }
     /* Without the secret the log could not redact it: no mount then. */
-    if (lp_log_set_secret(key) < 0)
+    if (lp_log_set_secret(key) < 0 || lp_accesslog_set_secret(key) < 0)
         goto no_memory;
 
     struct lp_api_options ao = {.base_url = opts.base_url,
@@ -268,6 +270,11 @@ int main(int argc, char *argv[])
         ret = 2;
         goto out;
     }
+    fs.se = se;
+    /* Absolute, before fuse_daemonize changes directory: a lazy unmount is
+     * noticed by looking for it in /proc/self/mountinfo. */
+    mountpoint = realpath(cmd.mountpoint, NULL);
+    fs.mountpoint = mountpoint;
     /* The start-up check says what went wrong in one line of its own. */
     lp_log_set_quiet(!cmd.debug);
     checked = start_check(view, opts.base_url);
@@ -275,6 +282,7 @@ int main(int argc, char *argv[])
     if (checked < 0)
         goto out;
     ret = run_session(se, &cmd, nf);
+    lp_accesslog_shutdown();
     fuse_session_destroy(se);
     se = NULL;
     lp_fs_cleanup(&fs);
@@ -301,6 +309,8 @@ out:
         free(key);
     }
     lp_log_set_secret(NULL);
+    lp_accesslog_set_secret(NULL);
+    free(mountpoint);
     free(opts.base_url);
     free(opts.api_key_file);
     free(opts.api_key_argv);

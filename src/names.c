@@ -115,6 +115,8 @@ static size_t encode_body(struct lp_sbuf *b, const char *name, size_t limit)
         whole = U_ONEDOT;
     else if (strcmp(name, "..") == 0)
         whole = U_ONEDOT U_ONEDOT;
+    else if (strcmp(name, LP_CONTROL_DIR) == 0)
+        whole = U_ONEDOT LP_CONTROL_DIR_TAIL; /* the control directory's name is taken */
     if (whole) {
         if (b)
             lp_sb_adds(b, whole);
@@ -199,5 +201,8 @@ char *lp_name_decode(const char *dirname)
         strcpy(out, ".");
     else if (body_end == 2 * U_LEN && strncmp(dirname, U_ONEDOT U_ONEDOT, 2 * U_LEN) == 0)
         strcpy(out, "..");
+    else if (body_end == strlen(U_ONEDOT LP_CONTROL_DIR_TAIL) &&
+             strncmp(dirname, U_ONEDOT LP_CONTROL_DIR_TAIL, body_end) == 0)
+        strcpy(out, LP_CONTROL_DIR);
     return out;
 }

@@ -12,6 +12,9 @@
 
 #define LP_NAME_MAX_CHARS 255 /* API limit on name, in characters */
 #define LP_FILENAME_MAX 255   /* bytes in one path component */
+/* The control directory at the mount's root takes this name (SPEC). */
+#define LP_CONTROL_DIR_TAIL "leadpipe"
+#define LP_CONTROL_DIR "." LP_CONTROL_DIR_TAIL
 
 /* Name rule: 1 to 255 characters (UTF-8 code points), valid UTF-8, no NUL. */
 int lp_name_validate(const char *name, char *reason, size_t reasonlen);
@@ -19,7 +22,8 @@ int lp_name_validate(const char *name, char *reason, size_t reasonlen);
 /* Directory names (see the man page, NAME ENCODING):
  * - a valid, unique name is shown as is;
  * - "/" shows as U+2215 (DIVISION SLASH); "" shows as U+2205 (EMPTY SET);
- *   "." and ".." show with U+2024 (ONE DOT LEADER) for each dot;
+ *   "." and ".." show with U+2024 (ONE DOT LEADER) for each dot, and so does
+ *   the leading dot of ".leadpipe" (the control directory's name);
  * - a literal U+2215, U+2205, U+2024, U+2053, U+201B in a name is preceded by
  *   the escape U+201B (SINGLE HIGH-REVERSED-9 QUOTATION MARK);
  * - a name shared with an earlier audience, or longer than 255 bytes once

@@ -156,6 +156,10 @@ static int root_lookup(struct lp_view *v, struct lp_node *dir, const char *name,
                        struct lp_node **out)
 {
     (void)dir, (void)fetch;
+    if (strcmp(name, LP_CONTROL_DIR) == 0) {
+        *out = v->ctl_dir; /* found by name, never listed */
+        return 0;
+    }
     struct lp_aud *a = by_name(v, name);
     if (!a)
         return -ENOENT;
@@ -263,6 +267,8 @@ static int root_mkdir(struct lp_view *v, struct lp_node *dir, const char *name,
 static int root_rmdir(struct lp_view *v, struct lp_node *dir, const char *name)
 {
     (void)dir;
+    if (strcmp(name, LP_CONTROL_DIR) == 0)
+        return -EPERM;
     struct lp_aud *a = by_name(v, name);
     return a ? lp_sync_delete(v->sync, a) : -ENOENT;
 }
@@ -277,6 +283,8 @@ static int root_rename(struct lp_view *v, struct lp_node *dir, const char *name,
                        const char *newname, unsigned flags)
 {
     (void)dir;
+    if (strcmp(name, LP_CONTROL_DIR) == 0 || strcmp(newname, LP_CONTROL_DIR) == 0)
+        return -EPERM;
     struct lp_aud *a = by_name(v, name);
     if (!a)
         return -ENOENT;
@@ -304,7 +312,14 @@ static int root_rename(struct lp_view *v, struct lp_node *dir, const char *name,
     return 0;
 }
 
+static void root_path(struct lp_view *v, struct lp_node *n, struct lp_sbuf *out)
+{
+    (void)v, (void)n;
+    lp_sb_adds(out, "/");
+}
+
 const struct lp_node_ops lp_root_ops = {
+    .path = root_path,
     .mode = S_IFDIR | 0755,
     .stat = root_stat,
     .refresh = root_refresh,

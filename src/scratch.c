@@ -200,7 +200,18 @@ static int symlink_readlink(struct lp_node *n, char **target)
     return *target ? 0 : -ENOMEM;
 }
 
+static void scratch_path(struct lp_view *v, struct lp_node *n, struct lp_sbuf *out)
+{
+    const struct lp_adir *d = n->aud->view;
+    const struct lp_scratch *s = n->priv;
+    if (d && d->dir)
+        lp_node_path(v, d->dir, out);
+    lp_sb_adds(out, "/");
+    lp_sb_adds(out, s ? s->name : "<gone>");
+}
+
 const struct lp_node_ops lp_scratch_ops = {
+    .path = scratch_path,
     .mode = S_IFREG,
     .rule = LP_WRITE_IN_PLACE,
     .stat = scratch_stat,
@@ -212,6 +223,7 @@ const struct lp_node_ops lp_scratch_ops = {
 };
 
 const struct lp_node_ops lp_symlink_ops = {
+    .path = scratch_path,
     .mode = S_IFLNK,
     .rule = LP_WRITE_NONE,
     .stat = scratch_stat,

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "log.h"
+#include "metrics.h"
 
 #define SWEEP_TRIGGER_GAP 1.0 /* seconds between two misses that look like a sweep */
 
@@ -25,11 +26,13 @@ void lp_sync_init(struct lp_sync *s, struct lp_records *r, lp_api *api)
     struct lp_sweep_ops ops = {
         .work = prefetch_one, .thread_exit = lp_api_thread_cleanup, .ctx = s};
     lp_sweep_init(&s->sweep, &ops);
+    lp_sync_answers_init(s);
 }
 
 void lp_sync_stop(struct lp_sync *s)
 {
     lp_sweep_stop(&s->sweep);
+    lp_sync_answers_free(s);
 }
 
 /* ---- the listing ---- */
@@ -77,8 +80,11 @@ int lp_sync_listing(struct lp_sync *s, bool force, struct lp_api_error *err)
         return s->loaded ? 0 : -EIO;
     }
     double now = lp_now();
-    if (!force && s->loaded && (now - s->list_time < r->cache_timeout || lp_records_holding(r)))
+    if (!force && s->loaded && (now - s->list_time < r->cache_timeout || lp_records_holding(r))) {
+        lp_metrics_cache(LP_CACHE_LISTING, 1);
         return 0;
+    }
+    lp_metrics_cache(LP_CACHE_LISTING, 0);
     s->listing = true;
     uint64_t start_seq = r->seq;
     lp_records_unlock(r);
@@ -172,6 +178,8 @@ int lp_sync_config(struct lp_sync *s, struct lp_aud *a)
         lp_records_wait(r);
     int rc = 0;
     bool stale = !lp_aud_config_fresh(r, a);
+    if (!a->gone)
+        lp_metrics_cache(LP_CACHE_CONFIG, !stale);
     if (a->gone) {
         rc = -ENOENT;
     } else if (stale && lp_records_holding(r)) {

@@ -84,7 +84,12 @@ lp_view *lp_view_new(const struct lp_view_options *opts)
     struct lp_records_listener l = {.event = on_record, .ctx = v};
     lp_records_lock(v->r);
     lp_records_set_listener(v->r, &l);
+    int rc = lp_ctl_init(v);
     lp_records_unlock(v->r);
+    if (rc < 0) {
+        lp_view_free(v);
+        return NULL;
+    }
     return v;
 }
 
@@ -123,6 +128,24 @@ int lp_view_load(lp_view *v, struct lp_api_error *err)
     int rc = lp_sync_listing(v->sync, true, err);
     lp_records_unlock(v->r);
     return rc;
+}
+
+char *lp_view_path(lp_view *v, lp_ino ino, const char *name)
+{
+    struct lp_sbuf b = {0};
+    lp_records_lock(v->r);
+    struct lp_node *n = lp_node_get(v, ino);
+    if (n)
+        lp_node_path(v, n, &b);
+    else
+        lp_sb_adds(&b, "<forgotten>");
+    lp_records_unlock(v->r);
+    if (name) {
+        if (b.len == 0 || b.p[b.len - 1] != '/')
+            lp_sb_addc(&b, '/');
+        lp_sb_adds(&b, name);
+    }
+    return lp_sb_finish(&b);
 }
 
 size_t lp_view_node_count(lp_view *v)
@@ -223,10 +246,17 @@ int lp_view_open(lp_view *v, lp_ino ino, bool writing, enum lp_write_rule *rule,
     int rc = !n ? -ENOENT : is_dir(n) ? -EISDIR : 0;
     if (rc == 0) {
         *rule = n->ops->rule;
-        if (writing && *rule == LP_WRITE_NONE && n->ops->show)
+        if (writing && (*rule == LP_WRITE_NONE || *rule == LP_READ_STREAM) && n->ops->show)
             rc = -EACCES; /* read-only for everyone, root included */
     }
-    if (rc == 0 && *rule != LP_WRITE_IN_PLACE) {
+    /* In-memory files, streams and triggers have no content to take a copy of. */
+    bool snapshot = rc == 0 && *rule != LP_WRITE_IN_PLACE && *rule != LP_READ_STREAM &&
+                    *rule != LP_WRITE_TRIGGER;
+    if (rc == 0 && (*rule == LP_READ_STREAM || *rule == LP_WRITE_TRIGGER)) {
+        *data = NULL;
+        *len = 0;
+    }
+    if (snapshot) {
         lp_sync_listing(v->sync, false, NULL);
         n = lp_node_get(v, ino);
         rc = !n || !alive(n) ? -ENOENT : 0;
@@ -262,8 +292,8 @@ static struct lp_node *file_node(struct lp_view *v, lp_ino ino)
 int lp_view_store(lp_view *v, lp_ino ino, const char *payload)
 {
     lp_records_lock(v->r);
-    struct lp_node *n = file_node(v, ino);
-    int rc = !n ? -ENOENT : n->ops->store ? n->ops->store(v, n, payload) : -EACCES;
+    struct lp_node *n = lp_node_get(v, ino);
+    int rc = !n || !alive(n) ? -ENOENT : n->ops->store ? n->ops->store(v, n, payload) : -EACCES;
     lp_records_unlock(v->r);
     return rc;
 }

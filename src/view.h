@@ -79,6 +79,10 @@ int lp_view_rename(lp_view *v, lp_ino parent, const char *name, lp_ino newparent
 int lp_view_getxattr(lp_view *v, lp_ino ino, const char *name, char **value, size_t *len);
 int lp_view_listxattr(lp_view *v, lp_ino ino, char **list, size_t *len);
 
+/* The path below the mount of ino, or of its child name when name is not
+ * NULL, for the access log: malloc'd (caller frees), NULL on no memory. */
+char *lp_view_path(lp_view *v, lp_ino ino, const char *name);
+
 /* Number of nodes, for statfs. */
 size_t lp_view_node_count(lp_view *v);
 

@@ -6,6 +6,7 @@ lp_packages=(
   libfuse3-dev fuse3 libcurl4-openssl-dev libcjson-dev
   python3 python3-docutils                      # emulator; rst2man for the man page
   python3-pytest curl jq vim nano tmux attr     # the tools the tests drive
+  python3-prometheus-client                     # parses .leadpipe/stats as Prometheus does
   man-db groff-base valgrind procps psmisc strace perl
 )
 
