@@ -11,8 +11,10 @@
 #define LEADPIPEFS_API_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "model.h"
+#include "run.h"
 
 typedef struct lp_api lp_api;
 
@@ -72,6 +74,44 @@ int lp_api_filters(lp_api *api, char **text, size_t *len, struct lp_api_error *e
  * ?limit=L&offset=K, L the first page's size, until a short or empty page,
  * meta.total, or 1000 pages; a failed page fails the whole call. */
 int lp_api_topics(lp_api *api, char **tsv, size_t *len, struct lp_api_error *err);
+
+/* ---- runs (api_runs.c) ---- */
+
+/* GET /v1/intent/audiences/{id}/runs?limit=100: the newest runs. */
+int lp_api_runs(lp_api *api, const char *aud_id, struct lp_run **out, size_t *n,
+                struct lp_api_error *err);
+/* POST .../runs {"runType":"manual"} with the header Idempotency-Key: key
+ * (<= 120 characters). Because the key makes a repeat harmless, this POST is
+ * retried like a GET (after a timeout or a dropped connection too), always
+ * with the same key. out receives the run. */
+int lp_api_run_queue(lp_api *api, const char *aud_id, const char *idempotency_key,
+                     struct lp_run *out, struct lp_api_error *err);
+/* DELETE .../runs/{runId}: cancels a queued run; out (may be NULL) receives
+ * the run when the answer carries it. A run that cannot be cancelled: the
+ * API's 409, i.e. -EEXIST (the caller says EBUSY). */
+int lp_api_run_cancel(lp_api *api, const char *aud_id, const char *run_id, struct lp_run *out,
+                      struct lp_api_error *err);
+/* GET .../runs/{runId}/stats -> data.stats pretty (lp_parse_run_stats).
+ * 202 (not completed yet) is -EAGAIN; 409 -EEXIST. */
+int lp_api_run_stats(lp_api *api, const char *aud_id, const char *run_id, char **text,
+                     size_t *len, struct lp_api_error *err);
+
+/* Where a download goes. write: 0 or -errno (stops the download); reset:
+ * start over (before a retry). */
+struct lp_api_sink {
+    int (*write)(void *ctx, const char *buf, size_t n);
+    int (*reset)(void *ctx);
+    void *ctx;
+};
+/* GET .../runs/{runId}/export.csv streamed into sink, never held in memory.
+ * Cut off only when no byte arrives for the client's timeout (a long
+ * download on a slow link completes). A body that ends before, or runs past,
+ * its Content-Length, a dropped connection or a 5xx is retried from the
+ * start (sink reset) up to max_tries; then -EIO. 202: -EAGAIN; 409: -EEXIST.
+ * *len: the bytes of the complete body, equal to Content-Length when the
+ * answer had one. */
+int lp_api_run_export(lp_api *api, const char *aud_id, const char *run_id,
+                      const struct lp_api_sink *sink, uint64_t *len, struct lp_api_error *err);
 
 /* Frees the calling thread's connection handle (call before a worker thread
  * that made requests exits). */
