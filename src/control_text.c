@@ -14,26 +14,11 @@
 #include "sbuf.h"
 #include "textutil.h"
 
-/* The parsed answer (caller: cJSON_Delete) with its "data" in *data, or NULL
- * with a reason. */
-static cJSON *parse_answer(const char *body, size_t len, const cJSON **data, char *err,
-                           size_t errlen)
-{
-    cJSON *root = lp_json_parse_whole(body, len, "the API's answer", err, errlen);
-
-    *data = root ? lp_json_answer_data(root, err, errlen) : NULL;
-    if (root && !*data) {
-        cJSON_Delete(root);
-        return NULL;
-    }
-    return root;
-}
-
 int lp_parse_data_pretty(const char *body, size_t len, char **text, size_t *text_len, char *err,
                          size_t errlen)
 {
     const cJSON *data;
-    cJSON *root = parse_answer(body, len, &data, err, errlen);
+    cJSON *root = lp_json_parse_answer(body, len, &data, err, errlen);
 
     *text = NULL;
     *text_len = 0;
@@ -108,7 +93,7 @@ int lp_parse_topics_page(const char *body, size_t len, struct lp_sbuf *tsv, size
     *items = 0;
     *total = -1;
     lp_set_reason(err, errlen, "%s", "");
-    cJSON *root = parse_answer(body, len, &data, err, errlen);
+    cJSON *root = lp_json_parse_answer(body, len, &data, err, errlen);
     if (!root)
         return -1;
     if (!cJSON_IsArray(data)) {
