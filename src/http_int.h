@@ -58,7 +58,9 @@ struct lp_http_xfer {
     long stall_ms;        /* no body byte for this long ends the exchange */
     curl_off_t last_now;  /* bytes at the last progress call */
     struct timespec last; /* when a byte last arrived (or the exchange began) */
-    bool excess;          /* curl saw bytes past Content-Length */
+    bool excess;          /* bytes past Content-Length were seen */
+    curl_socket_t sock;   /* the socket curl opened for this exchange */
+    int sockets;          /* how many it opened */
     char why[160];        /* what went wrong, when curl's words would mislead */
 };
 

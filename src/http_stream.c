@@ -13,10 +13,41 @@
 
 #include "http_int.h"
 
+/* Whether bytes wait on the connection once the body reached its
+ * Content-Length: the rest of a body longer than that (curl reads no further
+ * than it, and says nothing). Plain HTTP only: on TLS a close_notify would
+ * look the same. Only with the one socket this exchange opened (a second
+ * one, from trying IPv4 and IPv6 side by side, may be closed by now). A byte
+ * that has not arrived yet goes unseen, but never to the next request: the
+ * connection is not reused. */
+static bool bytes_left_over(struct lp_http_xfer *st)
+{
+    const char *scheme = NULL;
+    char byte;
+
+    if (st->sockets != 1 || curl_easy_getinfo(st->easy, CURLINFO_SCHEME, &scheme) != CURLE_OK ||
+        !scheme || strcasecmp(scheme, "http") != 0)
+        return false;
+    return recv(st->sock, &byte, 1, MSG_PEEK | MSG_DONTWAIT) > 0;
+}
+
+/* Notes the socket curl opens for this exchange. */
+static int stream_sockopt(void *userdata, curl_socket_t fd, curlsocktype purpose)
+{
+    struct lp_http_xfer *st = userdata;
+    if (purpose == CURLSOCKTYPE_IPCXN) {
+        st->sock = fd;
+        st->sockets++;
+    }
+    return CURL_SOCKOPT_OK;
+}
+
 static size_t write_stream(char *ptr, size_t size, size_t nmemb, void *userdata)
 {
     struct lp_http_xfer *st = userdata;
     size_t n = size * nmemb;
+
+    clock_gettime(CLOCK_MONOTONIC, &st->last);
 
     if (st->mode == 0) {
         long status = 0;
@@ -31,10 +62,15 @@ static size_t write_stream(char *ptr, size_t size, size_t nmemb, void *userdata)
         return 0; /* CURLE_WRITE_ERROR */
     }
     st->s->received += n;
+    curl_off_t length = -1;
+    if (curl_easy_getinfo(st->easy, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &length) == CURLE_OK &&
+        length >= 0 && (uint64_t)length == st->s->received && bytes_left_over(st))
+        st->excess = true;
     return n;
 }
 
-/* Called at least once a second: a body that stopped for stall_ms ends here.
+/* Called at least once a second: a body that stopped for stall_ms ends here
+ * (within about a second more).
  * (curl's own LOW_SPEED check averages over five seconds, so a pause after a
  * burst would go unnoticed for that much longer; it stays set as a backstop.) */
 static int stream_progress(void *userdata, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal,
@@ -49,7 +85,10 @@ static int stream_progress(void *userdata, curl_off_t dltotal, curl_off_t dlnow,
         clock_gettime(CLOCK_MONOTONIC, &st->last);
         return 0;
     }
-    if (lp_http_elapsed_ms(&st->last) < (double)st->stall_ms)
+    /* curl's idle ticks come a second apart, the first a hair before a
+     * second has passed since the last byte: 50 ms early rather than a
+     * second late. */
+    if (lp_http_elapsed_ms(&st->last) + 50.0 < (double)st->stall_ms)
         return 0;
     snprintf(st->why, sizeof st->why, "no data for %ld ms: the download stalled", st->stall_ms);
     return 1; /* CURLE_ABORTED_BY_CALLBACK */
@@ -88,22 +127,12 @@ void lp_http_stream_begin(lp_http *h, CURL *c, struct lp_http_xfer *st, struct l
     curl_easy_setopt(c, CURLOPT_DEBUGFUNCTION, stream_debug);
     curl_easy_setopt(c, CURLOPT_DEBUGDATA, st);
     curl_easy_setopt(c, CURLOPT_VERBOSE, 1L);
-}
-
-/* Whether bytes wait on the connection after a complete answer: the rest of
- * a body longer than its Content-Length (curl reads no further than it).
- * Plain HTTP only: on TLS a close_notify would look the same. */
-static bool bytes_left_over(CURL *c)
-{
-    curl_socket_t sock = CURL_SOCKET_BAD;
-    const char *scheme = NULL;
-    char byte;
-
-    if (curl_easy_getinfo(c, CURLINFO_SCHEME, &scheme) != CURLE_OK || !scheme ||
-        strcasecmp(scheme, "http") != 0 ||
-        curl_easy_getinfo(c, CURLINFO_ACTIVESOCKET, &sock) != CURLE_OK || sock == CURL_SOCKET_BAD)
-        return false;
-    return recv(sock, &byte, 1, MSG_PEEK | MSG_DONTWAIT) > 0;
+    /* A connection of its own (its socket known, for bytes_left_over) that
+     * serves nothing else: bytes past the body may still arrive on it. */
+    curl_easy_setopt(c, CURLOPT_SOCKOPTFUNCTION, stream_sockopt);
+    curl_easy_setopt(c, CURLOPT_SOCKOPTDATA, st);
+    curl_easy_setopt(c, CURLOPT_FRESH_CONNECT, 1L);
+    curl_easy_setopt(c, CURLOPT_FORBID_REUSE, 1L);
 }
 
 /* Restores the handle and judges the body: one that ended before or ran past
@@ -114,8 +143,7 @@ CURLcode lp_http_stream_end(lp_http *h, CURL *c, struct lp_http_xfer *st, CURLco
 
     if (rc == CURLE_OK && st->mode == 1) {
         curl_easy_getinfo(c, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &length);
-        if (st->excess || bytes_left_over(c) ||
-            (length >= 0 && (uint64_t)length != st->s->received)) {
+        if (st->excess || (length >= 0 && (uint64_t)length != st->s->received)) {
             snprintf(st->why, sizeof st->why,
                      "the body (%llu bytes or more) runs past its Content-Length (%lld)",
                      (unsigned long long)st->s->received, (long long)length);
@@ -132,6 +160,10 @@ CURLcode lp_http_stream_end(lp_http *h, CURL *c, struct lp_http_xfer *st, CURLco
     } else if (rc != CURLE_ABORTED_BY_CALLBACK) {
         st->why[0] = '\0';
     }
+    curl_easy_setopt(c, CURLOPT_FORBID_REUSE, 0L);
+    curl_easy_setopt(c, CURLOPT_FRESH_CONNECT, 0L);
+    curl_easy_setopt(c, CURLOPT_SOCKOPTFUNCTION, NULL);
+    curl_easy_setopt(c, CURLOPT_SOCKOPTDATA, NULL);
     curl_easy_setopt(c, CURLOPT_VERBOSE, 0L);
     curl_easy_setopt(c, CURLOPT_DEBUGFUNCTION, NULL);
     curl_easy_setopt(c, CURLOPT_DEBUGDATA, NULL);
