@@ -105,7 +105,36 @@ static int stream_debug(CURL *c, curl_infotype type, char *data, size_t size, vo
     return 0;
 }
 
-/* The options a streamed GET changes; stream_end puts them back. */
+/* The options a streamed GET changes (on) or has back (off) that take a
+ * number or the transfer state; the callbacks are set one by one. */
+static void set_plain_options(lp_http *h, CURL *c, struct lp_http_xfer *st, bool on)
+{
+    const struct {
+        CURLoption opt;
+        long on, off;
+    } longs[] = {
+        {CURLOPT_TIMEOUT_MS, 0L, h->timeout_ms}, /* a stall ends it, not its length */
+        {CURLOPT_LOW_SPEED_LIMIT, 1L, 0L},       /* a backstop: see stream_progress */
+        {CURLOPT_LOW_SPEED_TIME, (h->timeout_ms + 999) / 1000, 0L},
+        {CURLOPT_NOPROGRESS, 0L, 1L},
+        {CURLOPT_VERBOSE, 1L, 0L}, /* for stream_debug */
+        /* A connection of its own (its socket known, for bytes_left_over)
+         * that serves nothing else: bytes past the body may still arrive. */
+        {CURLOPT_FRESH_CONNECT, 1L, 0L},
+        {CURLOPT_FORBID_REUSE, 1L, 0L},
+    };
+    static const CURLoption data[] = {CURLOPT_WRITEDATA, CURLOPT_XFERINFODATA, CURLOPT_DEBUGDATA,
+                                      CURLOPT_SOCKOPTDATA};
+    for (size_t i = 0; i < sizeof longs / sizeof longs[0]; i++)
+        curl_easy_setopt(c, longs[i].opt, on ? longs[i].on : longs[i].off);
+    for (size_t i = 0; i < sizeof data / sizeof data[0]; i++)
+        curl_easy_setopt(c, data[i], on ? (void *)st : NULL);
+    curl_easy_setopt(c, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)(on ? 0 : LP_HTTP_MAX_BODY));
+    /* The bytes as sent: Content-Length counts them, not a decoded form. */
+    curl_easy_setopt(c, CURLOPT_ACCEPT_ENCODING, on ? NULL : "");
+}
+
+/* The options a streamed GET needs; lp_http_stream_end puts them back. */
 void lp_http_stream_begin(lp_http *h, CURL *c, struct lp_http_xfer *st, struct lp_http_body *buf)
 {
     st->buf = buf;
@@ -113,26 +142,11 @@ void lp_http_stream_begin(lp_http *h, CURL *c, struct lp_http_xfer *st, struct l
     st->stall_ms = h->timeout_ms;
     clock_gettime(CLOCK_MONOTONIC, &st->last);
     curl_easy_setopt(c, CURLOPT_HTTPHEADER, h->headers_stream);
+    set_plain_options(h, c, st, true);
     curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, write_stream);
-    curl_easy_setopt(c, CURLOPT_WRITEDATA, st);
-    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 0L);
-    curl_easy_setopt(c, CURLOPT_LOW_SPEED_LIMIT, 1L);
-    curl_easy_setopt(c, CURLOPT_LOW_SPEED_TIME, (h->timeout_ms + 999) / 1000);
-    curl_easy_setopt(c, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)0);
-    /* The bytes as sent: Content-Length counts them, not a decoded form. */
-    curl_easy_setopt(c, CURLOPT_ACCEPT_ENCODING, NULL);
     curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, stream_progress);
-    curl_easy_setopt(c, CURLOPT_XFERINFODATA, st);
-    curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
     curl_easy_setopt(c, CURLOPT_DEBUGFUNCTION, stream_debug);
-    curl_easy_setopt(c, CURLOPT_DEBUGDATA, st);
-    curl_easy_setopt(c, CURLOPT_VERBOSE, 1L);
-    /* A connection of its own (its socket known, for bytes_left_over) that
-     * serves nothing else: bytes past the body may still arrive on it. */
     curl_easy_setopt(c, CURLOPT_SOCKOPTFUNCTION, stream_sockopt);
-    curl_easy_setopt(c, CURLOPT_SOCKOPTDATA, st);
-    curl_easy_setopt(c, CURLOPT_FRESH_CONNECT, 1L);
-    curl_easy_setopt(c, CURLOPT_FORBID_REUSE, 1L);
 }
 
 /* Restores the handle and judges the body: one that ended before or ran past
@@ -150,31 +164,18 @@ CURLcode lp_http_stream_end(lp_http *h, CURL *c, struct lp_http_xfer *st, CURLco
             rc = CURLE_RECV_ERROR;
         }
     } else if (rc == CURLE_PARTIAL_FILE) {
-        snprintf(st->why, sizeof st->why,
-                 "the body ended after %llu bytes, before its "
-                 "Content-Length",
-                 (unsigned long long)st->s->received);
+        snprintf(st->why, sizeof st->why, "the body ended after %llu bytes, before its %s",
+                 (unsigned long long)st->s->received, "Content-Length");
     } else if (rc == CURLE_WRITE_ERROR && st->s->write_error) {
         snprintf(st->why, sizeof st->why, "the download could not be stored: %s",
                  strerror(-st->s->write_error));
     } else if (rc != CURLE_ABORTED_BY_CALLBACK) {
         st->why[0] = '\0';
     }
-    curl_easy_setopt(c, CURLOPT_FORBID_REUSE, 0L);
-    curl_easy_setopt(c, CURLOPT_FRESH_CONNECT, 0L);
-    curl_easy_setopt(c, CURLOPT_SOCKOPTFUNCTION, NULL);
-    curl_easy_setopt(c, CURLOPT_SOCKOPTDATA, NULL);
-    curl_easy_setopt(c, CURLOPT_VERBOSE, 0L);
-    curl_easy_setopt(c, CURLOPT_DEBUGFUNCTION, NULL);
-    curl_easy_setopt(c, CURLOPT_DEBUGDATA, NULL);
-    curl_easy_setopt(c, CURLOPT_NOPROGRESS, 1L);
-    curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, NULL);
-    curl_easy_setopt(c, CURLOPT_XFERINFODATA, NULL);
-    curl_easy_setopt(c, CURLOPT_ACCEPT_ENCODING, "");
-    curl_easy_setopt(c, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)LP_HTTP_MAX_BODY);
-    curl_easy_setopt(c, CURLOPT_LOW_SPEED_TIME, 0L);
-    curl_easy_setopt(c, CURLOPT_LOW_SPEED_LIMIT, 0L);
-    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, h->timeout_ms);
+    set_plain_options(h, c, st, false);
     curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, lp_http_write_body);
+    curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, NULL);
+    curl_easy_setopt(c, CURLOPT_DEBUGFUNCTION, NULL);
+    curl_easy_setopt(c, CURLOPT_SOCKOPTFUNCTION, NULL);
     return rc;
 }

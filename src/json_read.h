@@ -25,6 +25,9 @@ const cJSON *lp_json_answer_data(const cJSON *root, char *err, size_t errlen);
  * *data, or NULL (and *data NULL) with a reason. */
 cJSON *lp_json_parse_answer(const char *body, size_t len, const cJSON **data, char *err,
                             size_t errlen);
+/* The same, when "data" must be a list (else NULL with that reason). */
+cJSON *lp_json_parse_list_answer(const char *body, size_t len, const cJSON **data, char *err,
+                                 size_t errlen);
 
 /* meta.total when it is a whole number from 0 to 1e15, else -1 (the field is
  * optional). */

@@ -6,11 +6,11 @@
 
 #include <cjson/cJSON.h>
 #include <stdbool.h>
-#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "control_text.h"
 #include "json_print.h"
 #include "json_read.h"
 #include "sbuf.h"
@@ -189,18 +189,13 @@ int lp_parse_runs_response(const char *body, size_t len, struct lp_run **out, si
                            size_t errlen)
 {
     const cJSON *data;
-    cJSON *root = lp_json_parse_answer(body, len, &data, err, errlen);
+    cJSON *root = lp_json_parse_list_answer(body, len, &data, err, errlen);
     int count, kept = 0, k = 0;
 
     *out = NULL;
     *n = 0;
     if (!root)
         return -1;
-    if (!cJSON_IsArray(data)) {
-        lp_set_reason(err, errlen, "the API's \"data\" is not a list");
-        cJSON_Delete(root);
-        return -1;
-    }
     count = cJSON_GetArraySize(data);
     /* An empty list still gets an array, so that callers never see NULL. */
     struct lp_run *arr = calloc(count > 0 ? (size_t)count : 1, sizeof(*arr));
@@ -235,24 +230,7 @@ int lp_parse_runs_response(const char *body, size_t len, struct lp_run **out, si
 int lp_parse_run_stats(const char *body, size_t len, char **text, size_t *text_len, char *err,
                        size_t errlen)
 {
-    const cJSON *data;
-    cJSON *root = lp_json_parse_answer(body, len, &data, err, errlen);
-
-    *text = NULL;
-    *text_len = 0;
-    if (!root)
-        return -1;
-    const cJSON *stats = cJSON_GetObjectItemCaseSensitive(data, "stats");
-    if (!cJSON_IsObject(data))
-        lp_set_reason(err, errlen, "the API's \"data\" is not an object");
-    else if (!cJSON_IsObject(stats))
-        lp_set_reason(err, errlen, "the API's \"data\" has no \"stats\" object");
-    else if (!(*text = lp_json_pretty(stats, SIZE_MAX)))
-        lp_set_reason(err, errlen, "out of memory");
-    else
-        *text_len = strlen(*text);
-    cJSON_Delete(root);
-    return *text ? 0 : -1;
+    return lp_parse_pretty_at(body, len, "stats", text, text_len, err, errlen);
 }
 
 /* --- the directory name ------------------------------------------------------ */
