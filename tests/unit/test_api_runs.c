@@ -257,8 +257,6 @@ static void test_queue_retried(void)
 
 static void emu_status_is(const char *id, const char *status)
 {
-    char path[160];
-    snprintf(path, sizeof path, "/_emu/runs?audienceId=%s", aud);
     cJSON *root;
     const cJSON *r, *runs = emu_runs(&root);
     const char *got = NULL;
