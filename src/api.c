@@ -128,14 +128,16 @@ static bool is_post(const char *method)
 }
 
 /* Whether another try may follow this answer. A POST is repeated only when the
- * server certainly did not carry it out, else it could create two audiences. */
-static bool retriable(const char *method, const struct lp_http_response *resp)
+ * server certainly did not carry it out, else it could create two audiences;
+ * unless the request is idempotent (an Idempotency-Key makes a repeat harmless). */
+static bool retriable(const struct lp_api_req *req, const struct lp_http_response *resp)
 {
+    bool once_only = is_post(req->method) && !req->idempotent;
     if (resp->transport_error)
-        return !is_post(method) || !resp->maybe_sent;
+        return !once_only || !resp->maybe_sent;
     if (resp->status == 429)
         return true;
-    return resp->status >= 500 && resp->status <= 599 && !is_post(method);
+    return resp->status >= 500 && resp->status <= 599 && !once_only;
 }
 
 /* Whether the server may have carried out the request despite this answer. */
@@ -213,34 +215,78 @@ static double mono_seconds(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-/* Every exchange is counted (stats) and, while someone follows it, logged. */
+/* Every exchange is counted (stats) and, while someone follows it, logged;
+ * bytes: the body received, streamed to a sink or not. */
 static void count_exchange(const char *method, const char *path,
-                           const struct lp_http_response *resp, double seconds)
+                           const struct lp_http_response *resp, uint64_t bytes, double seconds)
 {
     long status = resp->transport_error ? 0 : resp->status;
     lp_metrics_request(method, status);
-    lp_metrics_received(resp->body_len);
+    lp_metrics_received((size_t)bytes);
     if (lp_accesslog_active())
-        lp_accesslog_api(method, path, status, seconds, resp->body_len);
+        lp_accesslog_api(method, path, status, seconds, (size_t)bytes);
 }
 
-/* See api_int.h. */
+/* One exchange of req: a streamed GET when it has a sink. */
+static void exchange(lp_api *api, struct lp_api_req *req, struct lp_http_response *resp)
+{
+    struct lp_http_stream st = {0};
+
+    atomic_fetch_add(&api->requests, 1);
+    double t0 = mono_seconds();
+    if (req->sink) {
+        st.write = req->sink->write;
+        st.ctx = req->sink->ctx;
+        lp_http_get_stream(api->http, req->path, &st, resp);
+    } else {
+        lp_http_request_hdr(api->http, req->method, req->path, req->body, req->header, resp);
+    }
+    req->received = st.received;
+    req->write_error = st.write_error;
+    count_exchange(req->method, req->path, resp, resp->body_len + st.received, mono_seconds() - t0);
+}
+
 int lp_api_call(lp_api *api, const char *method, const char *path, const char *body,
                 struct lp_http_response *resp, struct lp_api_error *err)
 {
+    struct lp_api_req req = {.method = method, .path = path, .body = body};
+    return lp_api_send(api, &req, resp, err);
+}
+
+/* Ends a call on a local failure rc (-errno) with why; the answer is dropped. */
+static int local_stop(const char *method, const char *path, struct lp_http_response *resp,
+                      struct lp_api_error *err, int rc, const char *why)
+{
+    int e = rc < 0 ? -rc : EIO;
+    lp_http_response_clear(resp);
+    lp_api_error_local(err, e, why);
+    lp_api_log_failure(method, path, err);
+    return -e;
+}
+
+/* See api_int.h. */
+int lp_api_send(lp_api *api, struct lp_api_req *req, struct lp_http_response *resp,
+                struct lp_api_error *err)
+{
+    const char *method = req->method, *path = req->path;
     bool is_delete = strcmp(method, "DELETE") == 0;
     bool earlier_maybe_done = false;
 
     for (int try = 1;; try++) {
-        atomic_fetch_add(&api->requests, 1);
-        double t0 = mono_seconds();
-        lp_http_request(api->http, method, path, body, resp);
-        count_exchange(method, path, resp, mono_seconds() - t0);
+        if (try > 1 && req->sink && req->sink->reset) {
+            int rc = req->sink->reset(req->sink->ctx);
+            if (rc != 0)
+                return local_stop(method, path, resp, err, rc, "cannot start the download over");
+        }
+        exchange(api, req, resp);
+        if (req->write_error)
+            return local_stop(method, path, resp, err, req->write_error,
+                              "cannot store the download");
         if (!resp->transport_error && resp->status >= 200 && resp->status <= 299)
             return 0;
         if (is_delete && !resp->transport_error && resp->status == 404 && earlier_maybe_done)
             return 0;
-        if (try >= api->max_tries || !retriable(method, resp))
+        if (try >= api->max_tries || !retriable(req, resp))
             break;
         earlier_maybe_done = earlier_maybe_done || maybe_carried_out(resp);
         lp_metrics_retry();
@@ -260,18 +306,10 @@ int lp_api_call(lp_api *api, const char *method, const char *path, const char *b
     return -e;
 }
 
-/* Returns "/v1/intent/audiences/" + id with every byte but unreserved ones
- * percent-encoded (also ".", so an id can never become a "../" segment).
- * Malloc'd; caller frees. NULL on no memory. */
-static char *audience_path(const char *id)
+/* See api_int.h. */
+char *lp_api_put_segment(char *o, const char *id)
 {
     static const char hex[] = "0123456789ABCDEF";
-    size_t base = strlen(LP_API_BASE_PATH "/");
-    char *path = malloc(base + 3 * strlen(id) + 1), *o;
-    if (!path)
-        return NULL;
-    memcpy(path, LP_API_BASE_PATH "/", base);
-    o = path + base;
     for (const unsigned char *p = (const unsigned char *)id; *p; p++) {
         if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
             *p == '-' || *p == '_' || *p == '~') {
@@ -283,6 +321,19 @@ static char *audience_path(const char *id)
         }
     }
     *o = '\0';
+    return o;
+}
+
+/* Returns "/v1/intent/audiences/" + id, the id percent-encoded. Malloc'd;
+ * caller frees. NULL on no memory. */
+static char *audience_path(const char *id)
+{
+    size_t base = strlen(LP_API_BASE_PATH "/");
+    char *path = malloc(base + 3 * strlen(id) + 1);
+    if (!path)
+        return NULL;
+    memcpy(path, LP_API_BASE_PATH "/", base);
+    lp_api_put_segment(path + base, id);
     return path;
 }
 

@@ -14,44 +14,36 @@
 #include "sbuf.h"
 #include "textutil.h"
 
-/* The parsed answer (caller: cJSON_Delete) with its "data" in *data, or NULL
- * with a reason. */
-static cJSON *parse_answer(const char *body, size_t len, const cJSON **data, char *err,
-                           size_t errlen)
-{
-    cJSON *root = lp_json_parse_whole(body, len, "the API's answer", err, errlen);
-
-    *data = root ? lp_json_answer_data(root, err, errlen) : NULL;
-    if (root && !*data) {
-        cJSON_Delete(root);
-        return NULL;
-    }
-    return root;
-}
-
-int lp_parse_data_pretty(const char *body, size_t len, char **text, size_t *text_len, char *err,
-                         size_t errlen)
+int lp_parse_pretty_at(const char *body, size_t len, const char *member, char **text,
+                       size_t *text_len, char *err, size_t errlen)
 {
     const cJSON *data;
-    cJSON *root = parse_answer(body, len, &data, err, errlen);
+    cJSON *root = lp_json_parse_answer(body, len, &data, err, errlen);
+    const cJSON *v = member ? cJSON_GetObjectItemCaseSensitive(data, member) : data;
 
     *text = NULL;
     *text_len = 0;
     if (!root)
         return -1;
-    if (cJSON_IsObject(data) || cJSON_IsArray(data)) {
-        /* No size limit: nothing writes these files back. */
-        *text = lp_json_pretty(data, SIZE_MAX);
-        if (!*text)
-            lp_set_reason(err, errlen, "out of memory");
-    } else {
+    if (member && !cJSON_IsObject(data))
+        lp_set_reason(err, errlen, "the API's \"data\" is not an object");
+    else if (member && !cJSON_IsObject(v))
+        lp_set_reason(err, errlen, "the API's \"data\" has no \"%s\" object", member);
+    else if (!cJSON_IsObject(v) && !cJSON_IsArray(v))
         lp_set_reason(err, errlen, "the API's \"data\" is neither an object nor a list");
-    }
+    else if (!(*text = lp_json_pretty(v, SIZE_MAX))) /* no limit: nothing writes these back */
+        lp_set_reason(err, errlen, "out of memory");
     cJSON_Delete(root);
     if (!*text)
         return -1;
     *text_len = strlen(*text);
     return 0;
+}
+
+int lp_parse_data_pretty(const char *body, size_t len, char **text, size_t *text_len, char *err,
+                         size_t errlen)
+{
+    return lp_parse_pretty_at(body, len, NULL, text, text_len, err, errlen);
 }
 
 const char *lp_topics_tsv_header(void)
@@ -108,14 +100,9 @@ int lp_parse_topics_page(const char *body, size_t len, struct lp_sbuf *tsv, size
     *items = 0;
     *total = -1;
     lp_set_reason(err, errlen, "%s", "");
-    cJSON *root = parse_answer(body, len, &data, err, errlen);
+    cJSON *root = lp_json_parse_list_answer(body, len, &data, err, errlen);
     if (!root)
         return -1;
-    if (!cJSON_IsArray(data)) {
-        lp_set_reason(err, errlen, "the API's \"data\" is not a list");
-        cJSON_Delete(root);
-        return -1;
-    }
     cJSON_ArrayForEach(item, data)
     {
         k++;

@@ -20,6 +20,10 @@ struct lp_sbuf;
  * neither an object nor an array (or on no memory). */
 int lp_parse_data_pretty(const char *body, size_t len, char **text, size_t *text_len, char *err,
                          size_t errlen);
+/* The same for data.<member> when member is not NULL: data must be an object
+ * and its member an object (run stats: run.h). */
+int lp_parse_pretty_at(const char *body, size_t len, const char *member, char **text,
+                       size_t *text_len, char *err, size_t errlen);
 
 /* The first line of topics.tsv: "topicId\ttopicName\ttype\tindustry\tcategory\n". */
 const char *lp_topics_tsv_header(void);

@@ -16,44 +16,10 @@
 #include <time.h>
 
 #include "defaults.h"
+#include "http_int.h"
 #include "log.h"
 #include "lp_config.h"
 #include "scrub.h"
-
-#define LP_HTTP_MAX_BODY ((size_t)64 << 20) /* one answer; a 100-item page is ~50 KiB */
-
-struct lp_http_handle;
-
-struct lp_http {
-    char *base_url; /* without trailing slashes */
-    char *api_key;
-    long connect_timeout_ms;
-    long timeout_ms;
-    CURLSH *share;
-    pthread_mutex_t share_locks[CURL_LOCK_DATA_LAST];
-    struct curl_slist *headers_plain; /* requests without a body */
-    struct curl_slist *headers_body;  /* requests with a JSON body */
-    struct lp_http_handle *handles;   /* every easy handle made for this client */
-};
-
-/* One easy handle, owned by one thread, made for one client. The thread frees
- * the struct (at exit or lp_http_thread_cleanup); the client frees the easy
- * handle when it goes first, leaving owner NULL. Links are guarded by registry_lock. */
-struct lp_http_handle {
-    CURL *easy;
-    lp_http *owner;
-    struct lp_http_handle *thread_next;
-    struct lp_http_handle *owner_next, *owner_prev;
-    char errbuf[CURL_ERROR_SIZE];
-};
-
-/* The answer being received: grows up to LP_HTTP_MAX_BODY. */
-struct body_buf {
-    char *data;
-    size_t len, cap;
-    bool too_large;
-    bool no_memory;
-};
 
 static pthread_once_t tls_once = PTHREAD_ONCE_INIT;
 static pthread_key_t tls_key;
@@ -125,29 +91,29 @@ static struct curl_slist *append_header(struct curl_slist *list, const char *lin
     return next;
 }
 
-/* Builds both header lists; our own copy of the key line is wiped afterwards
+/* Builds the header lists; our own copy of the key line is wiped afterwards
  * (the lists' copies are wiped by free_headers). */
 static int setup_headers(lp_http *h)
 {
+    static const char *const accept[] = {"accept: application/json", "accept: application/json",
+                                         "accept: text/csv, application/json;q=0.9"};
+    struct curl_slist **lists[] = {&h->headers_plain, &h->headers_body, &h->headers_stream};
     char *key_line = NULL;
     if (asprintf(&key_line, "x-api-key: %s", h->api_key) < 0)
         return -1;
-    for (int with_body = 0; with_body <= 1; with_body++) {
+    for (int i = 0; i < 3; i++) {
         struct curl_slist *l = append_header(NULL, key_line);
         if (l)
-            l = append_header(l, "accept: application/json");
-        if (l && with_body)
+            l = append_header(l, accept[i]);
+        if (l && lists[i] == &h->headers_body)
             l = append_header(l, "content-type: application/json");
         if (l) /* curl would otherwise wait a second for 100-continue on big bodies */
             l = append_header(l, "Expect:");
-        if (with_body)
-            h->headers_body = l;
-        else
-            h->headers_plain = l;
+        *lists[i] = l;
     }
     explicit_bzero(key_line, strlen(key_line));
     free(key_line);
-    return h->headers_plain && h->headers_body ? 0 : -1;
+    return h->headers_plain && h->headers_body && h->headers_stream ? 0 : -1;
 }
 
 static int global_acquire(void)
@@ -189,6 +155,7 @@ static void destroy_client(lp_http *h)
         pthread_mutex_destroy(&h->share_locks[i]);
     free_headers(h->headers_plain);
     free_headers(h->headers_body);
+    free_headers(h->headers_stream);
     free(h->base_url);
     free_secret(h->api_key);
     free(h);
@@ -303,9 +270,9 @@ void lp_http_thread_cleanup(void)
     free_thread_handles(head);
 }
 
-static size_t write_body(char *ptr, size_t size, size_t nmemb, void *userdata)
+size_t lp_http_write_body(char *ptr, size_t size, size_t nmemb, void *userdata)
 {
-    struct body_buf *b = userdata;
+    struct lp_http_body *b = userdata;
     size_t n = size * nmemb;
 
     if (n > LP_HTTP_MAX_BODY - b->len) {
@@ -347,7 +314,7 @@ static int configure_easy(lp_http *h, struct lp_http_handle *e)
     curl_easy_setopt(c, CURLOPT_USERAGENT, "leadpipefs/" LP_VERSION); /* curl copies it */
     curl_easy_setopt(c, CURLOPT_ACCEPT_ENCODING, "");                 /* whatever curl can decode */
     curl_easy_setopt(c, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)LP_HTTP_MAX_BODY);
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, write_body);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, lp_http_write_body);
     curl_easy_setopt(c, CURLOPT_ERRORBUFFER, e->errbuf);
     return 0;
 }
@@ -389,11 +356,13 @@ static struct lp_http_handle *thread_handle(lp_http *h)
 
 /* --- one exchange ------------------------------------------------------------ */
 
-/* Sets what differs between requests: URL, method, body, headers. */
+/* Sets what differs between requests: URL, method, body, headers. extra, when
+ * its data is set, is one more header line put in front of the usual list. */
 static int set_request(lp_http *h, CURL *c, const char *method, const char *url, const char *body,
-                       struct body_buf *buf)
+                       struct curl_slist *extra, struct lp_http_body *buf)
 {
     bool post_like = body || strcmp(method, "POST") == 0 || strcmp(method, "PATCH") == 0;
+    struct curl_slist *list = post_like && body ? h->headers_body : h->headers_plain;
 
     if (curl_easy_setopt(c, CURLOPT_URL, url) != CURLE_OK)
         return -1;
@@ -406,14 +375,18 @@ static int set_request(lp_http *h, CURL *c, const char *method, const char *url,
         const char *data = body ? body : "";
         curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)strlen(data));
         curl_easy_setopt(c, CURLOPT_POSTFIELDS, data);
-        curl_easy_setopt(c, CURLOPT_HTTPHEADER, body ? h->headers_body : h->headers_plain);
         curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, strcmp(method, "POST") ? method : NULL);
     } else {
         /* HTTPGET also undoes a POST left from this handle's previous request. */
         curl_easy_setopt(c, CURLOPT_HTTPGET, 1L);
-        curl_easy_setopt(c, CURLOPT_HTTPHEADER, h->headers_plain);
         curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, strcmp(method, "GET") ? method : NULL);
     }
+    /* curl only reads the list, so the extra line can sit in front of a shared one. */
+    if (extra->data) {
+        extra->next = list;
+        list = extra;
+    }
+    curl_easy_setopt(c, CURLOPT_HTTPHEADER, list);
     return 0;
 }
 
@@ -474,7 +447,7 @@ static bool may_have_sent(CURL *c, CURLcode rc)
 }
 
 static void fill_transport_error(lp_http *h, struct lp_http_handle *e, CURLcode rc,
-                                 const struct body_buf *buf, struct lp_http_response *resp)
+                                 const struct lp_http_body *buf, struct lp_http_response *resp)
 {
     const char *why = e->errbuf[0] ? e->errbuf : curl_easy_strerror(rc);
 
@@ -488,7 +461,7 @@ static void fill_transport_error(lp_http *h, struct lp_http_handle *e, CURLcode 
     lp_scrub(resp->error, sizeof resp->error, why, h->api_key);
 }
 
-static double elapsed_ms(const struct timespec *start)
+double lp_http_elapsed_ms(const struct timespec *start)
 {
     struct timespec now;
     clock_gettime(CLOCK_MONOTONIC, &now);
@@ -503,10 +476,12 @@ static void local_failure(struct lp_http_response *resp, const char *why)
     snprintf(resp->error, sizeof resp->error, "%s", why);
 }
 
-int lp_http_request(lp_http *h, const char *method, const char *path, const char *body,
-                    struct lp_http_response *resp)
+/* One exchange; with st, a streamed GET (stream.c's part of this file). */
+static int exchange(lp_http *h, const char *method, const char *path, const char *body,
+                    const char *header, struct lp_http_xfer *st, struct lp_http_response *resp)
 {
-    struct body_buf buf = {0};
+    struct lp_http_body buf = {0};
+    struct curl_slist extra = {.data = (char *)header};
     struct timespec start;
     char *url = NULL;
 
@@ -517,16 +492,20 @@ int lp_http_request(lp_http *h, const char *method, const char *path, const char
         local_failure(resp, "out of memory");
         return -1;
     }
-    if (set_request(h, e->easy, method, url, body, &buf) != 0) {
+    if (set_request(h, e->easy, method, url, body, &extra, &buf) != 0) {
         free(url);
         local_failure(resp, "cannot set up the request");
         return -1;
     }
+    if (st)
+        lp_http_stream_begin(h, e->easy, st, &buf);
     e->errbuf[0] = '\0';
     clock_gettime(CLOCK_MONOTONIC, &start);
     CURLcode rc = curl_easy_perform(e->easy);
-    double ms = elapsed_ms(&start);
+    double ms = lp_http_elapsed_ms(&start);
     free(url);
+    if (st)
+        rc = lp_http_stream_end(h, e->easy, st, rc);
 
     /* An empty answer still gets a body string, so callers never see NULL. */
     if (rc == CURLE_OK && !buf.data) {
@@ -539,6 +518,8 @@ int lp_http_request(lp_http *h, const char *method, const char *path, const char
     if (rc != CURLE_OK) {
         free(buf.data);
         fill_transport_error(h, e, rc, &buf, resp);
+        if (st && st->why[0])
+            snprintf(resp->error, sizeof resp->error, "%s", st->why);
         lp_log(LP_LOG_DEBUG, "%s %s failed after %.1fms: %s", method, path, ms, resp->error);
         return -1;
     }
@@ -548,6 +529,33 @@ int lp_http_request(lp_http *h, const char *method, const char *path, const char
     resp->retry_after_s = parse_retry_after(e->easy);
     lp_log(LP_LOG_DEBUG, "%s %s %ld %.1fms", method, path, resp->status, ms);
     return 0;
+}
+
+int lp_http_request(lp_http *h, const char *method, const char *path, const char *body,
+                    struct lp_http_response *resp)
+{
+    return exchange(h, method, path, body, NULL, NULL, resp);
+}
+
+int lp_http_request_hdr(lp_http *h, const char *method, const char *path, const char *body,
+                        const char *header, struct lp_http_response *resp)
+{
+    if (header && strpbrk(header, "\r\n")) {
+        memset(resp, 0, sizeof *resp);
+        resp->retry_after_s = -1;
+        local_failure(resp, "a request header may not hold a line break");
+        return -1;
+    }
+    return exchange(h, method, path, body, header, NULL, resp);
+}
+
+int lp_http_get_stream(lp_http *h, const char *path, struct lp_http_stream *s,
+                       struct lp_http_response *resp)
+{
+    struct lp_http_xfer st = {.s = s};
+    s->received = 0;
+    s->write_error = 0;
+    return exchange(h, "GET", path, NULL, NULL, &st, resp);
 }
 
 void lp_http_response_clear(struct lp_http_response *resp)

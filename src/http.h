@@ -10,6 +10,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 typedef struct lp_http lp_http;
 
@@ -40,6 +41,31 @@ void lp_http_free(lp_http *h);
  * Either way *resp is filled and must be cleared by the caller. Thread-safe. */
 int lp_http_request(lp_http *h, const char *method, const char *path, const char *body,
                     struct lp_http_response *resp);
+/* lp_http_request with one more request header line, "Name: value" (no CR
+ * or LF, else a local failure), for this exchange only; NULL: none. */
+int lp_http_request_hdr(lp_http *h, const char *method, const char *path, const char *body,
+                        const char *header, struct lp_http_response *resp);
+
+/* Where a streamed GET's body goes. */
+struct lp_http_stream {
+    int (*write)(void *ctx, const char *buf, size_t n); /* 0, or -errno: stops the exchange */
+    void *ctx;
+    uint64_t received; /* out: body bytes handed to write */
+    int write_error;   /* out: write's -errno when it stopped the exchange, else 0 */
+};
+
+/* GET path, streamed: a 200 answer's body is handed to s->write as it
+ * arrives, never held (resp->body is then ""); any other status's body lands
+ * in resp->body as with lp_http_request (accept: text/csv, then JSON).
+ * No limit on the whole exchange: it ends only when no body byte arrives for
+ * the client's timeout (a stall), and no Accept-Encoding is sent, so the
+ * bytes are those sent. Returns -1 (a transport error, maybe_sent) also for
+ * a 200 body shorter or longer than its Content-Length, a stall, a dropped
+ * connection and a write that failed (s->write_error). The thread's handle
+ * gets its usual options (the total timeout...) back afterwards. */
+int lp_http_get_stream(lp_http *h, const char *path, struct lp_http_stream *s,
+                       struct lp_http_response *resp);
+
 void lp_http_response_clear(struct lp_http_response *resp);
 
 /* Frees the calling thread's easy handle (call before a worker thread exits). */

@@ -54,6 +54,33 @@ const cJSON *lp_json_answer_data(const cJSON *root, char *err, size_t errlen)
     return data;
 }
 
+cJSON *lp_json_parse_answer(const char *body, size_t len, const cJSON **data, char *err,
+                            size_t errlen)
+{
+    cJSON *root = lp_json_parse_whole(body, len, "the API's answer", err, errlen);
+
+    *data = root ? lp_json_answer_data(root, err, errlen) : NULL;
+    if (root && !*data) {
+        cJSON_Delete(root);
+        return NULL;
+    }
+    return root;
+}
+
+cJSON *lp_json_parse_list_answer(const char *body, size_t len, const cJSON **data, char *err,
+                                 size_t errlen)
+{
+    cJSON *root = lp_json_parse_answer(body, len, data, err, errlen);
+
+    if (root && !cJSON_IsArray(*data)) {
+        lp_set_reason(err, errlen, "the API's \"data\" is not a list");
+        cJSON_Delete(root);
+        *data = NULL;
+        return NULL;
+    }
+    return root;
+}
+
 long long lp_json_meta_total(const cJSON *root)
 {
     const cJSON *meta = cJSON_GetObjectItemCaseSensitive(root, "meta");

@@ -21,6 +21,13 @@ cJSON *lp_json_parse_whole(const char *body, size_t len, const char *what, char 
 
 /* The "data" member of a {"data": ...} answer, or NULL with a reason. */
 const cJSON *lp_json_answer_data(const cJSON *root, char *err, size_t errlen);
+/* Both at once: the parsed answer (caller: cJSON_Delete) with its "data" in
+ * *data, or NULL (and *data NULL) with a reason. */
+cJSON *lp_json_parse_answer(const char *body, size_t len, const cJSON **data, char *err,
+                            size_t errlen);
+/* The same, when "data" must be a list (else NULL with that reason). */
+cJSON *lp_json_parse_list_answer(const char *body, size_t len, const cJSON **data, char *err,
+                                 size_t errlen);
 
 /* meta.total when it is a whole number from 0 to 1e15, else -1 (the field is
  * optional). */

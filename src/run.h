@@ -15,18 +15,19 @@
 
 /* A field of the run record as text, for the run directory's extended
  * attributes user.leadpipe.<key>: strings as sent, numbers as sent (integers
- * without a fraction), booleans "true"/"false"; null and absent fields and
- * nested objects/arrays are left out. */
+ * without a fraction, others in the shortest form that reads back exactly),
+ * booleans "true"/"false"; null and absent fields, nested objects/arrays and
+ * members with an empty key are left out. */
 struct lp_run_field {
     char *key;
     char *value;
 };
 
 struct lp_run {
-    char *id;          /* required */
-    char *status;      /* queued | running | completed | failed | cancelled | other; NULL absent */
-    char *run_type;    /* manual | daily | preview | other; NULL absent */
-    char *created_at;  /* ISO 8601 as sent; NULL absent */
+    char *id;         /* required */
+    char *status;     /* queued | running | completed | failed | cancelled | other; NULL absent */
+    char *run_type;   /* manual | daily | preview | other; NULL absent */
+    char *created_at; /* ISO 8601 as sent; NULL absent */
     char *updated_at;
     char *started_at;
     char *completed_at;
@@ -55,8 +56,12 @@ int lp_parse_run_stats(const char *body, size_t len, char **text, size_t *text_l
 /* The run directory's name (SPEC "The runs tree"):
  * <createdAt as YYYY-MM-DDTHHMMSSZ>-<runType>-<first 8 chars of id>; without
  * createdAt, updatedAt, else startedAt (else "0000-00-00T000000Z"); without
- * runType "run". Characters that cannot be in a file name ('/', NUL) or
- * would look like an encoding of names.h are replaced by '_'. Malloc'd. */
+ * runType "run". A timestamp counts only when it starts
+ * "YYYY-MM-DDTHH:MM:SS" (the API sends UTC); the runType is cut at 64 bytes.
+ * Every byte of runType and id outside [A-Za-z0-9._+~-] is replaced by '_':
+ * no '/', no NUL, nothing that looks like names.h's encoding (all of it is
+ * non-ASCII), and the name starts with a digit. NULL only on no memory.
+ * Malloc'd. */
 char *lp_run_dirname(const struct lp_run *r);
 
 #endif

@@ -212,10 +212,10 @@ static void test_list_pages(void)
     {
         const cJSON *q = cJSON_GetObjectItemCaseSensitive(req, "query");
         const char *offset = json_str(q, "offset");
-        int page = offset && (!strcmp(offset, "0") || !strcmp(offset, "100") ||
-                              !strcmp(offset, "200"))
-                       ? atoi(offset) / 100
-                       : -1;
+        int page =
+            offset && (!strcmp(offset, "0") || !strcmp(offset, "100") || !strcmp(offset, "200"))
+                ? atoi(offset) / 100
+                : -1;
         CHECK(page >= 0);
         if (i++ == 0)
             CHECK_INT(page, 0);
