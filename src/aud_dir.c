@@ -73,6 +73,12 @@ static int dir_lookup(struct lp_view *v, struct lp_node *dir, const char *name, 
     struct lp_aud *a = lp_dir_aud(dir);
     if (!a)
         return -ENOENT;
+    if (strcmp(name, LP_RUNS_DIR) == 0) {
+        if (a->pending)
+            return -ENOENT; /* runs come once the API knows the audience */
+        *out = lp_runs_dir_node(v, a);
+        return *out ? 0 : -ENOMEM;
+    }
     int i = lp_aud_file_index(name);
     if (i < 0) {
         struct lp_scratch *s = lp_scratch_find(a->view, name);
@@ -103,7 +109,7 @@ static int dir_list(struct lp_view *v, struct lp_node *dir, struct lp_dirent **o
 {
     struct lp_aud *a = dir->aud;
     struct lp_adir *d = a->view;
-    size_t cap = LP_AUD_NFILES;
+    size_t cap = LP_AUD_NFILES + 1;
     for (struct lp_scratch *s = d->scratch; s; s = s->next)
         cap++;
     struct lp_dirent *ents = calloc(cap, sizeof(*ents));
@@ -119,6 +125,8 @@ static int dir_list(struct lp_view *v, struct lp_node *dir, struct lp_dirent **o
         if (rc == 0 && f->ops->refresh && f->ops->refresh(v, f, false) < 0)
             ents[n - 1].attrs_valid = false;
     }
+    if (rc == 0 && !a->pending)
+        rc = lp_dirent_add(v, ents, &n, LP_RUNS_DIR, lp_runs_dir_node(v, a));
     for (struct lp_scratch *s = d->scratch; s && rc == 0; s = s->next)
         rc = lp_dirent_add(v, ents, &n, s->name, s->node);
     if (rc < 0) {
@@ -144,8 +152,8 @@ static int dir_unlink(struct lp_view *v, struct lp_node *dir, const char *name)
     struct lp_aud *a = lp_dir_aud(dir);
     if (!a)
         return -ENOENT;
-    if (lp_aud_file_index(name) >= 0)
-        return -EPERM; /* config.json, status and size are the audience itself */
+    if (lp_aud_file_index(name) >= 0 || strcmp(name, LP_RUNS_DIR) == 0)
+        return -EPERM; /* config.json, status, size and runs are the audience itself */
     struct lp_scratch *s = lp_scratch_find(a->view, name);
     if (!s)
         return -ENOENT;
@@ -159,6 +167,8 @@ static int dir_rename(struct lp_view *v, struct lp_node *dir, const char *name, 
     struct lp_aud *a = lp_dir_aud(dir);
     if (!a)
         return -ENOENT;
+    if (strcmp(name, LP_RUNS_DIR) == 0 || strcmp(newname, LP_RUNS_DIR) == 0)
+        return -EPERM;
     return lp_scratch_rename(v, a, name, newname, flags);
 }
 
@@ -188,7 +198,19 @@ static void dir_path(struct lp_view *v, struct lp_node *n, struct lp_sbuf *out)
     lp_sb_adds(out, d && d->dirname ? d->dirname : "<gone>");
 }
 
+static int dir_rmdir(struct lp_view *v, struct lp_node *dir, const char *name)
+{
+    (void)v;
+    struct lp_aud *a = lp_dir_aud(dir);
+    if (!a)
+        return -ENOENT;
+    if (strcmp(name, LP_RUNS_DIR) == 0 && !a->pending)
+        return -EPERM;
+    return lp_scratch_find(a->view, name) || lp_aud_file_index(name) >= 0 ? -ENOTDIR : -ENOENT;
+}
+
 const struct lp_node_ops lp_aud_dir_ops = {
+    .rmdir = dir_rmdir,
     .path = dir_path,
     .mode = S_IFDIR | 0755,
     .stat = dir_stat,

@@ -17,4 +17,7 @@
 /* Limit for setting up a connection, in milliseconds (at most the exchange's timeout). */
 #define LP_DEFAULT_CONNECT_MS 10000L
 
+/* The results cache's bound (-o cache_size). */
+#define LP_DEFAULT_CACHE_SIZE "2G"
+
 #endif

@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "accesslog.h"
 #include "fs_reply.h"
@@ -32,6 +33,7 @@ struct lp_fh {
     bool writable;
     struct lp_wbuf wb;           /* config.json/status opened for writing */
     lp_accesslog_reader *reader; /* the access log opened (its own lock) */
+    int fd;                      /* LP_READ_FILE: the local file, else -1 */
     struct lp_fh *prev, *next;   /* every open file, so none outlives the session */
 };
 
@@ -68,7 +70,9 @@ void lp_fs_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 
 static const char *file_name(const struct lp_fh *fh)
 {
-    return fh->wb.kind == LP_WBUF_CONFIG ? "config.json" : "status";
+    return fh->wb.kind == LP_WBUF_CONFIG  ? "config.json"
+           : fh->wb.kind == LP_WBUF_QUEUE ? "runs/queue"
+                                          : "status";
 }
 
 static void too_big(struct lp_fs *fs, const struct lp_fh *fh)
@@ -209,6 +213,8 @@ static void fh_free(struct lp_fh *fh)
         lp_wbuf_clear(&fh->wb);
     if (fh->reader)
         lp_accesslog_close(fh->reader);
+    if (fh->fd >= 0)
+        close(fh->fd);
     free(fh->snap);
     pthread_mutex_destroy(&fh->lock);
     free(fh);
@@ -216,6 +222,11 @@ static void fh_free(struct lp_fh *fh)
 
 static void fh_close(struct lp_fs *fs, struct lp_fh *fh)
 {
+    if (fh->fd >= 0) {
+        close(fh->fd);
+        fh->fd = -1;
+        lp_view_close_fd(fs->view, fh->ino); /* unpinned once closed */
+    }
     fh_unregister(fs, fh);
     fh_free(fh);
 }
@@ -227,14 +238,24 @@ static int fh_open(struct lp_fs *fs, fuse_ino_t ino, int flags, struct lp_fh **o
     if (!fh)
         return -ENOMEM;
     fh->ino = ino;
+    fh->fd = -1;
     pthread_mutex_init(&fh->lock, NULL);
     int rc = lp_view_open(fs->view, ino, writing, &fh->rule, &fh->snap, &fh->snap_len);
     /* Files whose writes become requests get a write buffer (wbuf.h). */
-    bool buffered = fh->rule == LP_WRITE_CONFIG || fh->rule == LP_WRITE_STATUS;
+    bool buffered =
+        fh->rule == LP_WRITE_CONFIG || fh->rule == LP_WRITE_STATUS || fh->rule == LP_WRITE_QUEUE;
+    if (rc == 0 && writing && fh->rule == LP_READ_FILE)
+        rc = -EACCES;
+    if (rc == 0 && fh->rule == LP_READ_FILE) {
+        uint64_t size;
+        rc = lp_view_open_fd(fs->view, ino, &fh->fd, &size);
+    }
     if (rc == 0 && writing && buffered) {
         fh->writable = true;
-        rc = lp_wbuf_init(&fh->wb, fh->rule == LP_WRITE_CONFIG ? LP_WBUF_CONFIG : LP_WBUF_STATUS,
-                          fh->snap, fh->snap_len);
+        enum lp_wbuf_kind kind = fh->rule == LP_WRITE_CONFIG  ? LP_WBUF_CONFIG
+                                 : fh->rule == LP_WRITE_QUEUE ? LP_WBUF_QUEUE
+                                                              : LP_WBUF_STATUS;
+        rc = lp_wbuf_init(&fh->wb, kind, fh->snap, fh->snap_len);
         if (rc == 0 && (flags & O_TRUNC))
             rc = lp_wbuf_truncate(&fh->wb, 0);
     }
@@ -260,9 +281,19 @@ void lp_fs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
         fuse_reply_err(req, -rc);
         return;
     }
+    fi->fh = (uintptr_t)fh;
     /* A stream has no size and no offsets: each read takes what came next. */
     fi->nonseekable = fh->rule == LP_READ_STREAM;
-    fi->fh = (uintptr_t)fh;
+    if (fh->rule == LP_READ_FILE) {
+        /* A completed run's results never change: the kernel may keep them,
+         * and a second cat is answered from its page cache. */
+        fi->direct_io = 0;
+        fi->keep_cache = 1;
+        fi->noflush = 1;
+        if (fuse_reply_open(req, fi) == -ENOENT)
+            fh_close(fs, fh);
+        return;
+    }
     /* Reads bypass the page cache even where the kernel's size looks right: a
      * cached read shorter than the size the kernel holds shrinks that size, so
      * a reader still holding an older, shorter snapshot would cut a newer one
@@ -273,6 +304,16 @@ void lp_fs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
     fi->noflush = (fi->flags & O_ACCMODE) == O_RDONLY;
     if (fuse_reply_open(req, fi) == -ENOENT)
         fh_close(fs, fh); /* the opener was interrupted */
+}
+
+/* results.csv: straight from the cached file, spliced when libfuse can. */
+static void read_local(fuse_req_t req, struct lp_fh *fh, size_t size, off_t off)
+{
+    struct fuse_bufvec buf = FUSE_BUFVEC_INIT(size);
+    buf.buf[0].flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK;
+    buf.buf[0].fd = fh->fd;
+    buf.buf[0].pos = off;
+    fuse_reply_data(req, &buf, FUSE_BUF_SPLICE_MOVE);
 }
 
 static void stream_interrupted(fuse_req_t req, void *reader)
@@ -323,6 +364,10 @@ void lp_fs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct f
     }
     double t0 = lp_op_start("read");
     lp_op_log(lp_fs_of(req), "read", t0, ino, NULL, 0);
+    if (fh->rule == LP_READ_FILE) {
+        read_local(req, fh, size, off);
+        return;
+    }
     if (fh->rule == LP_WRITE_IN_PLACE) {
         char *buf = malloc(size ? size : 1);
         if (!buf) {
@@ -361,6 +406,7 @@ void lp_fs_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
     double t0 = lp_op_start("release");
     struct lp_fs *fs = lp_fs_of(req);
     struct lp_fh *fh = (struct lp_fh *)(uintptr_t)fi->fh;
+
     /* Nothing is sent here: every close already flushed, and the flush's
      * answer was the close's. A second attempt would send the same bytes twice. */
     fh_close(fs, fh);
@@ -447,7 +493,7 @@ void lp_fs_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set
             valid |= LP_SET_SIZE;
         else if (rule == LP_WRITE_TRIGGER)
             ; /* `echo > refresh` truncates first: nothing to truncate */
-        else if (rule == LP_WRITE_NONE || rule == LP_READ_STREAM)
+        else if (rule == LP_WRITE_NONE || rule == LP_READ_STREAM || rule == LP_READ_FILE)
             rc = -EACCES; /* size is read-only */
         else if (!handle_size)
             rc = -EINVAL;

@@ -58,6 +58,8 @@ enum lp_write_rule {
     LP_WRITE_IN_PLACE, /* an in-memory file: reads and writes go straight to it */
     LP_WRITE_TRIGGER,  /* any write is a command (store), its bytes ignored; reads empty */
     LP_READ_STREAM,    /* a live stream (the access log): reads wait for new lines */
+    LP_READ_FILE,      /* read from a local file (results.csv): open_fd/close_fd */
+    LP_WRITE_QUEUE,    /* runs/queue: the word "manual", sent when complete */
 };
 
 /* A directory entry as listed. */
@@ -104,6 +106,9 @@ struct lp_node_ops {
     ssize_t (*write)(struct lp_node *n, const char *buf, size_t size, off_t off);
     int (*setattr)(struct lp_node *n, int valid, const struct stat *in);
     int (*readlink)(struct lp_node *n, char **target);
+    /* LP_READ_FILE: a descriptor to read from, and its size; close_fd when done. */
+    int (*open_fd)(struct lp_view *v, struct lp_node *n, int *fd, uint64_t *size);
+    void (*close_fd)(struct lp_view *v, struct lp_node *n);
 
     /* Directories. lookup finds a child (may refresh it); list gives them all. */
     int (*lookup)(struct lp_view *v, struct lp_node *dir, const char *name, bool fetch,
@@ -143,8 +148,10 @@ struct lp_adir {
     struct lp_node *dir;                  /* stable while the audience lives */
     struct lp_node *files[LP_AUD_NFILES]; /* config.json, status, size; NULL until looked up */
     struct lp_scratch *scratch;           /* editors' files, newest first */
-    char *dirname;                        /* the name shown in the root; NULL once gone */
-    char *new_dirname;                    /* while names are reassigned */
+    struct lp_node *runs_dir;             /* runs/ (runs_dir.c), and in it: */
+    struct lp_node *runs_queue, *runs_latest;
+    char *dirname;     /* the name shown in the root; NULL once gone */
+    char *new_dirname; /* while names are reassigned */
 };
 
 /* An editor's file or link: lives in memory, in one audience directory. */
@@ -218,6 +225,24 @@ int lp_aud_file_index(const char *name);
 struct lp_node *lp_aud_file_node(struct lp_view *v, struct lp_aud *a, int i);
 /* The slot of a's view that holds file node n, or NULL. */
 struct lp_node **lp_aud_file_slot(struct lp_aud *a, const struct lp_node *n);
+
+/* runs_dir.c: an audience's runs/ directory, its queue file and latest link. */
+extern const struct lp_node_ops lp_runs_dir_ops;
+#define LP_RUNS_DIR "runs"
+/* runs/ of a (made on demand); NULL on no memory. */
+struct lp_node *lp_runs_dir_node(struct lp_view *v, struct lp_aud *a);
+
+/* run_dir.c: one run's directory and its files. */
+struct lp_node *lp_run_dir_node(struct lp_view *v, struct lp_aud *a, struct lp_run_rec *run);
+/* The name run shows in runs/ (malloc'd): its dirname, with the run's whole
+ * id after U+2053 when a newer run in the list shows the same name. */
+char *lp_run_shown_name(struct lp_runs *runs, struct lp_run_rec *run);
+/* Tells the kernel what it caches of run's nodes is stale. */
+void lp_run_view_notify(struct lp_view *v, struct lp_run_rec *run);
+/* Frees the view's objects of a's runs (the audience is being freed). */
+void lp_run_views_free(struct lp_aud *a);
+/* Tells the kernel what a's runs/ shows changed. */
+void lp_runs_notify(struct lp_view *v, struct lp_aud *a);
 
 /* scratch.c: editors' files and links in an audience directory. */
 extern const struct lp_node_ops lp_scratch_ops, lp_symlink_ops;

@@ -23,6 +23,7 @@
 #include "log.h"
 #include "lp_config.h"
 #include "notify.h"
+#include "rcache.h"
 #include "records.h"
 #include "startup.h"
 #include "sync.h"
@@ -33,6 +34,8 @@ struct options {
     char *api_key_file;
     char *api_key_argv; /* only to refuse it */
     double cache_timeout;
+    char *cache_dir;  /* results cache; default lp_rcache_default_dir */
+    char *cache_size; /* its bound, e.g. 2G */
     double timeout;
     int tries;
 };
@@ -48,6 +51,8 @@ static const struct fuse_opt opt_spec[] = {
     OPT("cache_timeout=%lf", cache_timeout),
     OPT("timeout=%lf", timeout),
     OPT("tries=%d", tries),
+    OPT("cache_dir=%s", cache_dir),
+    OPT("cache_size=%s", cache_size),
     FUSE_OPT_END,
 };
 
@@ -71,13 +76,16 @@ static void usage(const char *prog)
            "                           else the key is taken from $LEADPIPE_API_KEY\n"
            "    -o cache_timeout=SECS  how long listed data is trusted (default %d)\n"
            "    -o timeout=SECS        limit for one HTTP exchange (default %d)\n"
-           "    -o tries=N             HTTP tries per operation (default %d)\n\n"
+           "    -o tries=N             HTTP tries per operation (default %d)\n"
+           "    -o cache_dir=PATH      where results.csv files are kept (default\n"
+           "                           $XDG_CACHE_HOME/leadpipefs, else ~/.cache/leadpipefs)\n"
+           "    -o cache_size=BYTES    bound of that cache, K/M/G suffixes (default %s)\n\n"
            "FUSE options that matter most here:\n"
            "    -o ro                  read-only mount: no write reaches the API\n"
            "    -o allow_other         let other users in (file modes still apply)\n"
            "    -o default_permissions always on: the kernel checks the modes shown\n\n",
            prog, LP_DEFAULT_BASE_URL, LP_DEFAULT_CACHE_TIMEOUT_S, LP_DEFAULT_TIMEOUT_S,
-           LP_DEFAULT_TRIES);
+           LP_DEFAULT_TRIES, LP_DEFAULT_CACHE_SIZE);
     fuse_cmdline_help();
     fuse_lowlevel_help();
 }
@@ -106,6 +114,22 @@ static void drop_source(int *argc, char **argv)
     for (int i = positional[0]; i < *argc - 1; i++)
         argv[i] = argv[i + 1];
     (*argc)--;
+}
+
+/* The results cache; without one the mount works, and results.csv says EIO. */
+static lp_rcache *open_results_cache(const struct options *opts, const char *key, uint64_t bound)
+{
+    char *dir =
+        opts->cache_dir ? strdup(opts->cache_dir) : lp_rcache_default_dir(opts->base_url, key);
+    char err[256] = "no place for it: set -o cache_dir, $XDG_CACHE_HOME or $HOME";
+    lp_rcache *c = dir ? lp_rcache_open(dir, bound, err, sizeof(err)) : NULL;
+    if (!c)
+        lp_log(LP_LOG_WARNING, "results cache %s unavailable (%s): reading results.csv fails",
+               dir ? dir : "", err);
+    else
+        lp_log(LP_LOG_DEBUG, "results cache in %s", dir);
+    free(dir);
+    return c;
 }
 
 static int start_check(lp_view *view, const char *base_url)
@@ -176,6 +200,8 @@ int main(int argc, char *argv[])
     struct lp_records records;
     struct lp_sync sync;
     bool records_ready = false;
+    lp_rcache *rcache = NULL;
+    uint64_t cache_bound = 0;
     char *mountpoint = NULL;
     lp_view *view = NULL;
     lp_notifier *nf = NULL;
@@ -217,6 +243,14 @@ int main(int argc, char *argv[])
         fprintf(stderr, "leadpipefs: cache_timeout must be >= 0, timeout > 0, tries 1 to 20\n");
         goto out;
     }
+    if (lp_parse_size(opts.cache_size ? opts.cache_size : LP_DEFAULT_CACHE_SIZE, &cache_bound) <
+        0) {
+        fprintf(stderr,
+                "leadpipefs: cache_size must be a number of bytes, with K, M or G "
+                "(got %s)\n",
+                opts.cache_size);
+        goto out;
+    }
     ret = 1;
     lp_log_init("leadpipefs", false, cmd.debug);
     if (!opts.base_url) {
@@ -248,6 +282,8 @@ int main(int argc, char *argv[])
     lp_records_init(&records, opts.cache_timeout, 1.0);
     lp_sync_init(&sync, &records, api);
     records_ready = true;
+    rcache = open_results_cache(&opts, key, cache_bound);
+    sync.rcache = rcache;
     struct lp_view_options vo = {.sync = &sync,
                                  .uid = getuid(),
                                  .gid = getgid(),
@@ -300,6 +336,7 @@ out:
         lp_view_free(view);
         lp_records_destroy(&records);
     }
+    lp_rcache_close(rcache);
     lp_notifier_free(nf);
     if (api)
         lp_log(LP_LOG_DEBUG, "%lu HTTP exchange(s) with the API", lp_api_request_count(api));
@@ -312,6 +349,8 @@ out:
     lp_accesslog_set_secret(NULL);
     free(mountpoint);
     free(opts.base_url);
+    free(opts.cache_dir);
+    free(opts.cache_size);
     free(opts.api_key_file);
     free(opts.api_key_argv);
     free(cmd.mountpoint);

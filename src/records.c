@@ -34,6 +34,7 @@ static void tell(struct lp_records *r, struct lp_aud *a, enum lp_rec_event ev)
 
 static void aud_free(struct lp_aud *a)
 {
+    lp_runs_free(a->runs);
     lp_audience_clear(&a->rec);
     free(a->config_text);
     free(a->last_error);
@@ -247,6 +248,11 @@ bool lp_aud_apply(struct lp_records *r, struct lp_aud *a, struct lp_audience *go
 void lp_aud_changed(struct lp_records *r, struct lp_aud *a)
 {
     tell(r, a, LP_REC_CHANGED);
+}
+
+void lp_aud_runs_changed(struct lp_records *r, struct lp_aud *a)
+{
+    tell(r, a, LP_REC_RUNS);
 }
 
 void lp_records_names_changed(struct lp_records *r)

@@ -20,6 +20,7 @@
 #include "debug.h"
 #include "hashmap.h"
 #include "model.h"
+#include "runs.h"
 
 /* One audience. Every field is protected by the store's lock. */
 struct lp_aud {
@@ -36,6 +37,7 @@ struct lp_aud {
     int config_err;         /* that failure's errno */
     char *config_text;      /* pretty config.json, made from rec.config on demand */
     char *last_error;
+    struct lp_runs *runs;       /* its runs (runs.h); NULL until asked for */
     void *view;                 /* the view's object for this audience; records never look */
     struct lp_aud *prev, *next; /* the live list, newest first */
 };
@@ -46,6 +48,7 @@ enum lp_rec_event {
     LP_REC_CHANGED, /* fields changed: what the kernel caches of it is stale */
     LP_REC_REMOVED, /* gone: a reference is held for the callback's duration */
     LP_REC_NAMES,   /* the set of names changed (a == NULL): names must be reassigned */
+    LP_REC_RUNS,    /* a's runs changed (listed, queued, cancelled) */
     LP_REC_FREED,   /* a is about to be freed: the view drops its object */
 };
 
@@ -109,6 +112,7 @@ bool lp_aud_apply(struct lp_records *r, struct lp_aud *a, struct lp_audience *go
 /* The listener hears that a changed, or that the names changed. */
 void lp_aud_changed(struct lp_records *r, struct lp_aud *a);
 void lp_records_names_changed(struct lp_records *r);
+void lp_aud_runs_changed(struct lp_records *r, struct lp_aud *a);
 /* A local change: bumps the mutation counter so a listing already in flight
  * does not undo it. */
 void lp_aud_touch(struct lp_records *r, struct lp_aud *a);

@@ -68,7 +68,7 @@ int lp_scratch_new(struct lp_view *v, struct lp_aud *a, const char *name, mode_t
                    gid_t gid, const char *link, struct lp_node **out)
 {
     struct lp_adir *d = a->view;
-    if (lp_aud_file_index(name) >= 0 || lp_scratch_find(d, name))
+    if (lp_aud_file_index(name) >= 0 || strcmp(name, LP_RUNS_DIR) == 0 || lp_scratch_find(d, name))
         return -EEXIST;
     struct lp_scratch *s = scratch_alloc(name, link ? 0777 : mode, uid, gid);
     if (!s || (link && !(s->data = strdup(link)))) {

@@ -147,3 +147,25 @@ int lp_take_env_key(char **key, char *msg, size_t msglen)
     }
     return 0;
 }
+
+int lp_parse_size(const char *text, uint64_t *bytes)
+{
+    char *end = NULL;
+    if (!text || *text < '0' || *text > '9')
+        return -1;
+    errno = 0;
+    unsigned long long v = strtoull(text, &end, 10);
+    unsigned shift = 0;
+    if (*end == 'K' || *end == 'k')
+        shift = 10;
+    else if (*end == 'M' || *end == 'm')
+        shift = 20;
+    else if (*end == 'G' || *end == 'g')
+        shift = 30;
+    if (shift)
+        end++;
+    if (errno || *end || (shift && v > (~0ULL >> shift)))
+        return -1;
+    *bytes = (uint64_t)v << shift;
+    return 0;
+}

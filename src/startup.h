@@ -11,6 +11,7 @@
 
 #include <limits.h>
 #include <stddef.h>
+#include <stdint.h>
 
 /* Where the key is taken from when no key file is named. */
 #define LP_KEY_ENV "LEADPIPE_API_KEY"
@@ -33,5 +34,8 @@ int lp_read_key_file(const char *path, char **key, char *msg, size_t msglen);
 /* Takes the key from $LEADPIPE_API_KEY and wipes it there, so that
  * /proc/PID/environ does not keep it. On 0, *key is malloc'd as above. */
 int lp_take_env_key(char **key, char *msg, size_t msglen);
+
+/* "123", "64K", "512M", "2G" (powers of 1024) -> bytes; 0 or -1. */
+int lp_parse_size(const char *text, uint64_t *bytes);
 
 #endif

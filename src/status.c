@@ -5,14 +5,16 @@
 
 #include <string.h>
 
-static const char *const status_words[] = {"draft", "active", "paused"};
+static const char *const status_words[] = {"draft", "active", "paused", NULL};
+static const char *const queue_words[] = {"manual", NULL};
 
 static bool is_ascii_space(unsigned char c)
 {
     return c == ' ' || (c >= '\t' && c <= '\r');
 }
 
-int lp_status_parse(const char *buf, size_t len, char *out, size_t outlen)
+static int word_parse(const char *buf, size_t len, const char *const *words, char *out,
+                      size_t outlen)
 {
     size_t start = 0, end = buf ? len : 0, n;
 
@@ -31,8 +33,18 @@ int lp_status_parse(const char *buf, size_t len, char *out, size_t outlen)
     }
     if (n == 0)
         return 0;
-    for (size_t i = 0; i < sizeof(status_words) / sizeof(status_words[0]); i++)
-        if (n == strlen(status_words[i]) && memcmp(buf + start, status_words[i], n) == 0)
+    for (size_t i = 0; words[i]; i++)
+        if (n == strlen(words[i]) && memcmp(buf + start, words[i], n) == 0)
             return 1;
     return -1;
+}
+
+int lp_status_parse(const char *buf, size_t len, char *out, size_t outlen)
+{
+    return word_parse(buf, len, status_words, out, outlen);
+}
+
+int lp_queue_word_parse(const char *buf, size_t len, char *out, size_t outlen)
+{
+    return word_parse(buf, len, queue_words, out, outlen);
 }

@@ -26,12 +26,14 @@ void lp_sync_init(struct lp_sync *s, struct lp_records *r, lp_api *api)
     struct lp_sweep_ops ops = {
         .work = prefetch_one, .thread_exit = lp_api_thread_cleanup, .ctx = s};
     lp_sweep_init(&s->sweep, &ops);
+    lp_sync_runs_init(s);
     lp_sync_answers_init(s);
 }
 
 void lp_sync_stop(struct lp_sync *s)
 {
     lp_sweep_stop(&s->sweep);
+    lp_sweep_stop(&s->runs_sweep);
     lp_sync_answers_free(s);
 }
 

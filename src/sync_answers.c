@@ -113,8 +113,11 @@ bool lp_sync_refresh(struct lp_sync *s)
     s->refreshed = now;
     s->list_time = 0;
     r->api_hold = 0;
-    for (struct lp_aud *a = r->live; a; a = a->next)
+    for (struct lp_aud *a = r->live; a; a = a->next) {
         a->config_time = 0;
+        if (a->runs)
+            a->runs->fetched = 0;
+    }
     s->account.fetched = s->filters.fetched = s->topics.fetched = 0;
     lp_log(LP_LOG_INFO, "refresh: every cached answer is stale now");
     return true;

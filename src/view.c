@@ -58,7 +58,11 @@ static void on_record(void *ctx, struct lp_aud *a, enum lp_rec_event ev)
     case LP_REC_NAMES:
         lp_names_assign(v);
         break;
+    case LP_REC_RUNS:
+        lp_runs_notify(v, a);
+        break;
     case LP_REC_FREED:
+        lp_run_views_free(a);
         lp_adir_free(v, a);
         break;
     }
@@ -249,10 +253,11 @@ int lp_view_open(lp_view *v, lp_ino ino, bool writing, enum lp_write_rule *rule,
         if (writing && (*rule == LP_WRITE_NONE || *rule == LP_READ_STREAM) && n->ops->show)
             rc = -EACCES; /* read-only for everyone, root included */
     }
-    /* In-memory files, streams and triggers have no content to take a copy of. */
+    /* In-memory files, streams, triggers and local files have no content to
+     * take a copy of. */
     bool snapshot = rc == 0 && *rule != LP_WRITE_IN_PLACE && *rule != LP_READ_STREAM &&
-                    *rule != LP_WRITE_TRIGGER;
-    if (rc == 0 && (*rule == LP_READ_STREAM || *rule == LP_WRITE_TRIGGER)) {
+                    *rule != LP_WRITE_TRIGGER && *rule != LP_READ_FILE;
+    if (rc == 0 && !snapshot) {
         *data = NULL;
         *len = 0;
     }
@@ -280,6 +285,26 @@ int lp_view_rule(lp_view *v, lp_ino ino, enum lp_write_rule *rule)
     *rule = n ? n->ops->rule : LP_WRITE_NONE;
     lp_records_unlock(v->r);
     return n ? 0 : -ENOENT;
+}
+
+int lp_view_open_fd(lp_view *v, lp_ino ino, int *fd, uint64_t *size)
+{
+    lp_records_lock(v->r);
+    struct lp_node *n = lp_node_get(v, ino);
+    int rc = !n || !alive(n)   ? -ENOENT
+             : n->ops->open_fd ? n->ops->open_fd(v, n, fd, size)
+                               : -EINVAL;
+    lp_records_unlock(v->r);
+    return rc;
+}
+
+void lp_view_close_fd(lp_view *v, lp_ino ino)
+{
+    lp_records_lock(v->r);
+    struct lp_node *n = lp_node_get(v, ino);
+    if (n && n->ops->close_fd)
+        n->ops->close_fd(v, n);
+    lp_records_unlock(v->r);
 }
 
 /* The live audience a file belongs to, or NULL. */

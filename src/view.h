@@ -48,6 +48,10 @@ int lp_view_open(lp_view *v, lp_ino ino, bool writing, enum lp_write_rule *rule,
                  size_t *len);
 /* A node's write rule, without opening it (directories: LP_WRITE_NONE). */
 int lp_view_rule(lp_view *v, lp_ino ino, enum lp_write_rule *rule);
+/* LP_READ_FILE: a descriptor holding the file (the caller closes it) and its
+ * size; lp_view_close_fd once closed. */
+int lp_view_open_fd(lp_view *v, lp_ino ino, int *fd, uint64_t *size);
+void lp_view_close_fd(lp_view *v, lp_ino ino);
 /* Sends a complete payload written to a file (its rule's word or config). */
 int lp_view_store(lp_view *v, lp_ino ino, const char *payload);
 /* Records a failure the user should find in user.leadpipe.lastError. */

@@ -151,16 +151,20 @@ static enum lp_wbuf_action send_unless_sent(const struct lp_wbuf *w, char *paylo
     return LP_WBUF_SEND;
 }
 
-static enum lp_wbuf_action decide_status(const struct lp_wbuf *w, char **payload, int *err,
-                                         char *reason, size_t reasonlen)
+/* A status word or the queue's word. */
+static enum lp_wbuf_action decide_word(const struct lp_wbuf *w, char **payload, int *err,
+                                       char *reason, size_t reasonlen)
 {
     char word[16];
-    int r = lp_status_parse(w->data, w->len, word, sizeof(word));
+    bool queue = w->kind == LP_WBUF_QUEUE;
+    int r = queue ? lp_queue_word_parse(w->data, w->len, word, sizeof(word))
+                  : lp_status_parse(w->data, w->len, word, sizeof(word));
     if (r == 0)
         return LP_WBUF_NOTHING;
     if (r < 0)
         return refuse(EINVAL, err, reason, reasonlen,
-                      "status must be one of draft, active, paused");
+                      queue ? "runs/queue takes the word manual"
+                            : "status must be one of draft, active, paused");
     char *p = strdup(word);
     if (!p)
         return refuse(ENOMEM, err, reason, reasonlen, "out of memory");
@@ -199,8 +203,8 @@ enum lp_wbuf_action lp_wbuf_decide(const struct lp_wbuf *w, bool at_close, char 
      * there is nothing the user asked to send. */
     if (!w->touched || all_space(w->data, w->len))
         return LP_WBUF_NOTHING;
-    if (w->kind == LP_WBUF_STATUS)
-        return decide_status(w, payload, err, reason, reasonlen);
+    if (w->kind != LP_WBUF_CONFIG)
+        return decide_word(w, payload, err, reason, reasonlen);
     return decide_config(w, at_close, payload, err, reason, reasonlen);
 }
 

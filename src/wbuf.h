@@ -11,7 +11,7 @@
 #include <stddef.h>
 #include <sys/types.h>
 
-enum lp_wbuf_kind { LP_WBUF_STATUS, LP_WBUF_CONFIG };
+enum lp_wbuf_kind { LP_WBUF_STATUS, LP_WBUF_CONFIG, LP_WBUF_QUEUE };
 
 struct lp_wbuf {
     enum lp_wbuf_kind kind;

@@ -7,7 +7,7 @@ lp_packages=(
   python3 python3-docutils                      # emulator; rst2man for the man page
   python3-pytest curl jq vim nano tmux attr     # the tools the tests drive
   python3-prometheus-client                     # parses .leadpipe/stats as Prometheus does
-  man-db groff-base valgrind procps psmisc strace perl
+  man-db groff-base valgrind procps psmisc strace perl rsync
 )
 
 lp_install_deps() {

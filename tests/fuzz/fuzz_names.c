@@ -37,6 +37,7 @@ static bool shown_as_is(const char *name)
         "/", "\xE2\x88\x95", "\xE2\x88\x85", "\xE2\x80\xA4", "\xE2\x81\x93", "\xE2\x80\x9B"};
 
     if (!name[0] || strcmp(name, ".") == 0 || strcmp(name, "..") == 0 ||
+        strcmp(name, ".leadpipe") == 0 || /* the control directory's name */
         strlen(name) > LP_FILENAME_MAX)
         return false;
     for (size_t i = 0; i < sizeof(marks) / sizeof(marks[0]); i++)

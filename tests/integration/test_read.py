@@ -215,7 +215,7 @@ def test_tree_shape_and_modes(emu, mount_factory):
     m = mount_factory()
     d = os.path.join(m.path, "VP Sales at Series B SaaS")
     r = run("ls", "-A", d)
-    assert r.stdout.split("\n")[:-1] == ["config.json", "size", "status"]
+    assert r.stdout.split("\n")[:-1] == ["config.json", "runs", "size", "status"]
     r = run("stat", "-c", "%F %a %h", "--", m.path, d, d + "/config.json", d + "/status",
             d + "/size")
     lines = r.stdout.splitlines()
@@ -255,7 +255,7 @@ def test_stat_size_equals_wc_for_every_file(emu, mount_factory):
     plant_odd_names(emu)
     n = len(emu.state())
     m = mount_factory()
-    r = m.sh('shopt -s dotglob; n=0; for f in "$M"/*/*; do n=$((n+1)); '
+    r = m.sh('shopt -s dotglob; n=0; for f in "$M"/*/*; do [ -d "$f" ] && continue; n=$((n+1)); '
              's=$(stat -c %s "$f"); w=$(wc -c < "$f"); '
              '[ "$s" = "$w" ] && [ "$w" -gt 0 ] || echo "MISMATCH $f stat=$s wc=$w"; done; '
              'echo "files=$n"')
@@ -311,7 +311,7 @@ def test_acls_and_labels_not_supported_so_ls_asks_once(emu, mount_factory, tmp_p
     assert 1 <= len(asked) <= 4, asked
     r = run("cp", "-a", first, str(tmp_path / "copy"))  # copying ACLs: none, no error
     assert r.returncode == 0, r.stderr
-    assert sorted(os.listdir(tmp_path / "copy")) == ["config.json", "size", "status"]
+    assert sorted(os.listdir(tmp_path / "copy")) == ["config.json", "runs", "size", "status"]
 
 
 def test_directory_mtime_is_updated_at(emu, mount_factory):
@@ -351,11 +351,11 @@ def test_globs_grep_and_find(emu, mount_factory):
     want = sorted(dirs[a["id"]] for a in state if a["status"] == "active")
     assert want and got == want
 
-    r = m.sh('find "$M" -name status -print0')
+    r = m.sh('find "$M" -maxdepth 2 -name status -print0')  # runs/*/status lie deeper
     assert r.returncode == 0 and r.stderr == "", r.stderr
     assert r.stdout.count("\0") == len(state)
-    r = m.sh('find "$M" -mindepth 1 -print0')
-    assert r.stdout.count("\0") == 4 * len(state)
+    r = m.sh('find "$M" -mindepth 1 -maxdepth 2 -print0')
+    assert r.stdout.count("\0") == 5 * len(state)  # each directory, its 3 files and runs/
 
 
 def test_request_economy_250_audiences(emu, mount_factory):
@@ -454,15 +454,23 @@ def test_tar_archives_what_cat_shows(emu, mount_factory, tmp_path):
     archive = str(tmp_path / "x.tar")
     r = run("tar", "cf", archive, "-C", m.path, ".", timeout=120)
     assert r.returncode == 0 and r.stderr == "", r.stderr
+    # tar reads the runs too (SPEC: every results.csv): count what it must hold.
+    runs = emu.control("GET", "/_emu/runs")["runs"]
+    done = [x for x in runs if x["status"] == "completed"]
     with tarfile.open(archive) as t:
         members = t.getmembers()
         files = [x for x in members if x.isfile()]
         dirs = [x for x in members if x.isdir() and x.name != "."]
-        assert len(files) == 3 * n and len(dirs) == n
+        links = [x for x in members if x.issym()]
+        assert len(files) == 3 * n + n + len(runs) + 2 * len(done)
+        assert len(dirs) == n + n + len(runs)
+        assert len(links) == len({x["audienceId"] for x in done})
         for x in files:
             data = t.extractfile(x).read()
-            assert data == read_tool(os.path.join(m.path, x.name)).encode(), x.name
-            assert data.endswith(b"\n") and len(data) == x.size
+            with open(os.path.join(m.path, x.name), "rb") as f:
+                assert data == f.read(), x.name  # bytes: a CSV field may hold CR LF
+            assert len(data) == x.size
+            assert data.endswith(b"\n") or x.name.endswith("/runs/queue"), x.name
     r = m.sh('tar cf - -C "$M" . | cat > /dev/null; echo "${PIPESTATUS[0]}"')
     assert r.stdout == "0\n" and r.stderr == "", r.stderr
 
@@ -478,7 +486,7 @@ def test_cp_r_copies_exact_bytes(emu, mount_factory, tmp_path):
         r = run("cp", flags, src, str(dest))
         assert r.returncode == 0 and r.stderr == "", (flags, r.stderr)
         copy = dest / name
-        assert sorted(os.listdir(copy)) == ["config.json", "size", "status"]
+        assert sorted(os.listdir(copy)) == ["config.json", "runs", "size", "status"]
         for f in ("config.json", "size", "status"):
             assert (copy / f).read_bytes() == read_tool(os.path.join(src, f)).encode()
         assert json.loads((copy / "config.json").read_text()) == a["config"]

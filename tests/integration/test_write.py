@@ -128,7 +128,7 @@ def dir_entries(path):
     return sorted(os.listdir(path))
 
 
-FILES = ["config.json", "size", "status"]
+FILES = ["config.json", "runs", "size", "status"]  # runs/: the audience's runs
 
 
 @pytest.fixture
@@ -702,7 +702,7 @@ def test_touch_sends_nothing(aud):
 def test_rm_is_eperm(aud):
     r = aud.sh('cd "$D" && rm config.json; rm -f status; rm -f size')
     assert r.returncode == 1
-    for f in FILES:
+    for f in ("config.json", "status", "size"):
         assert "cannot remove '%s': Operation not permitted" % f in r.stderr
     assert dir_entries(aud.dir) == FILES
     assert_nothing_sent(aud.emu)

@@ -47,6 +47,7 @@ static bool shown_as_is(const char *name)
     static const char *const marks[] = {"/", DIVSLASH, EMPTYSET, ONEDOT, SWUNG, ESCAPE};
 
     if (!name[0] || strcmp(name, ".") == 0 || strcmp(name, "..") == 0 ||
+        strcmp(name, ".leadpipe") == 0 || /* the control directory's name */
         strlen(name) > LP_FILENAME_MAX)
         return false;
     for (size_t i = 0; i < sizeof(marks) / sizeof(marks[0]); i++)
@@ -222,6 +223,9 @@ static void test_encode_table(void)
         {"", NULL, EMPTYSET},
         {".", NULL, ONEDOT},
         {"..", NULL, ONEDOT ONEDOT},
+        /* the control directory's name is taken: its dot shows as U+2024 */
+        {".leadpipe", NULL, ONEDOT "leadpipe"},
+        {".leadpipe", ID1, ONEDOT "leadpipe" SWUNG "6fb81599"},
         {"./", NULL, "." DIVSLASH},
         {"../..", NULL, ".." DIVSLASH ".."},
         {DIVSLASH, NULL, ESCAPE DIVSLASH},
@@ -256,6 +260,13 @@ static void test_encode_table(void)
         free(enc);
     }
     CHECK(lp_name_encode(NULL, NULL) == NULL);
+    /* Only the exact name is taken: its neighbours show as they are. */
+    for (const char *const *n = (const char *const[]){".leadpipex", "leadpipe", ".Leadpipe", NULL};
+         *n; n++) {
+        char *enc = lp_name_encode(*n, NULL);
+        CHECK_STR(enc, *n);
+        free(enc);
+    }
 }
 
 /* A name longer than 255 bytes once encoded is cut at a character boundary
@@ -350,6 +361,9 @@ static void test_decode(void)
         {EMPTYSET, ""},
         {ONEDOT, "."},
         {ONEDOT ONEDOT, ".."},
+        {ONEDOT "leadpipe", ".leadpipe"},
+        {ONEDOT "leadpipe" SWUNG "6fb81599", ".leadpipe"},
+        {ESCAPE ONEDOT "leadpipe", ONEDOT "leadpipe"},
         {ESCAPE EMPTYSET, EMPTYSET},
         {"Dup" SWUNG "6fb81599", "Dup"},
         {"Dup" SWUNG, "Dup"},

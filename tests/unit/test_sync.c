@@ -59,6 +59,8 @@ static void on_event(void *ctx, struct lp_aud *a, enum lp_rec_event ev)
     case LP_REC_FREED:
         f->h.freed++;
         break;
+    case LP_REC_RUNS:
+        break;
     }
 }
 
