@@ -116,8 +116,10 @@ void lp_view_free(lp_view *v)
     lp_map_foreach(&v->by_ino, free_node, v);
     /* Live records keep their view object until here; gone ones were freed
      * (LP_REC_FREED) with their last node. */
-    for (struct lp_aud *a = v->r->live; a; a = a->next)
+    for (struct lp_aud *a = v->r->live; a; a = a->next) {
+        lp_run_views_free(a);
         lp_adir_free(v, a);
+    }
     struct lp_records_listener none = {0};
     lp_records_set_listener(v->r, &none);
     lp_records_unlock(v->r);
