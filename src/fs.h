@@ -31,10 +31,5 @@ struct lp_fs {
 const struct fuse_lowlevel_ops *lp_fs_ops(void);
 /* Frees what the operations kept between requests (after the session ends). */
 void lp_fs_cleanup(struct lp_fs *fs);
-/* True once the mount point no longer shows this file system (a lazy unmount
- * while a file is held open keeps the session alive otherwise). */
-bool lp_fs_detached(struct lp_fs *fs);
-/* Ends the session loop (the daemon then exits with status 0). */
-void lp_fs_end_session(struct lp_fs *fs);
 
 #endif

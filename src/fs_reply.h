@@ -1,5 +1,6 @@
 /* fs_reply.h - what every FUSE operation of leadpipefs shares: the file
- * system behind a request and the entry it replies with. */
+ * system behind a request, the entry it replies with, its access-log line,
+ * and the session it belongs to. */
 #ifndef LEADPIPEFS_FS_REPLY_H
 #define LEADPIPEFS_FS_REPLY_H
 
@@ -17,5 +18,11 @@ double lp_op_start(const char *op);
  * nothing unless someone follows the log. rc: 0 or a negative errno. */
 void lp_op_log(struct lp_fs *fs, const char *op, double t0, fuse_ino_t ino, const char *name,
                int rc);
+
+/* True once the mount point no longer shows this file system (a lazy unmount
+ * while a file is held open keeps the session alive otherwise). */
+bool lp_fs_detached(struct lp_fs *fs);
+/* Ends the session loop (the daemon then exits with status 0). */
+void lp_fs_end_session(struct lp_fs *fs);
 
 #endif

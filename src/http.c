@@ -270,33 +270,6 @@ void lp_http_thread_cleanup(void)
     free_thread_handles(head);
 }
 
-size_t lp_http_write_body(char *ptr, size_t size, size_t nmemb, void *userdata)
-{
-    struct lp_http_body *b = userdata;
-    size_t n = size * nmemb;
-
-    if (n > LP_HTTP_MAX_BODY - b->len) {
-        b->too_large = true;
-        return 0; /* aborts the transfer with CURLE_WRITE_ERROR */
-    }
-    if (b->len + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 16384;
-        while (cap < b->len + n + 1)
-            cap *= 2;
-        char *p = realloc(b->data, cap);
-        if (!p) {
-            b->no_memory = true;
-            return 0;
-        }
-        b->data = p;
-        b->cap = cap;
-    }
-    memcpy(b->data + b->len, ptr, n);
-    b->len += n;
-    b->data[b->len] = '\0';
-    return n;
-}
-
 /* The options that never change for this client; set once per handle. */
 static int configure_easy(lp_http *h, struct lp_http_handle *e)
 {
@@ -459,14 +432,6 @@ static void fill_transport_error(lp_http *h, struct lp_http_handle *e, CURLcode 
     resp->transport_error = true;
     resp->maybe_sent = may_have_sent(e->easy, rc);
     lp_scrub(resp->error, sizeof resp->error, why, h->api_key);
-}
-
-double lp_http_elapsed_ms(const struct timespec *start)
-{
-    struct timespec now;
-    clock_gettime(CLOCK_MONOTONIC, &now);
-    return (double)(now.tv_sec - start->tv_sec) * 1e3 +
-           (double)(now.tv_nsec - start->tv_nsec) / 1e6;
 }
 
 static void local_failure(struct lp_http_response *resp, const char *why)
