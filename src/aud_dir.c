@@ -46,19 +46,6 @@ static struct lp_aud *lp_dir_aud(struct lp_node *n)
     return n && n->ops == &lp_aud_dir_ops && n->aud && !n->aud->gone ? n->aud : NULL;
 }
 
-static void dir_stat(struct lp_view *v, struct lp_node *n, struct stat *st)
-{
-    (void)v, (void)n;
-    st->st_nlink = 2;
-}
-
-/* A live audience keeps its directory node, so its inode number never changes. */
-static bool dir_keep(struct lp_view *v, struct lp_node *n)
-{
-    (void)v;
-    return n->linked && !n->aud->gone;
-}
-
 static void dir_release(struct lp_view *v, struct lp_node *n)
 {
     (void)v;
@@ -213,8 +200,8 @@ const struct lp_node_ops lp_aud_dir_ops = {
     .rmdir = dir_rmdir,
     .path = dir_path,
     .mode = S_IFDIR | 0755,
-    .stat = dir_stat,
-    .keep = dir_keep,
+    .stat = lp_stat_dir,
+    .keep = lp_keep_while_live, /* a live audience's directory keeps its inode */
     .release = dir_release,
     .lookup = dir_lookup,
     .list = dir_list,

@@ -125,12 +125,6 @@ static struct lp_node **files_of(struct lp_node *dir)
     return dir->priv;
 }
 
-static void ctl_dir_stat(struct lp_view *v, struct lp_node *n, struct stat *st)
-{
-    (void)v, (void)n;
-    st->st_nlink = 2;
-}
-
 static int ctl_lookup(struct lp_view *v, struct lp_node *dir, const char *name, bool fetch,
                       struct lp_node **out)
 {
@@ -181,7 +175,7 @@ static void ctl_dir_release(struct lp_view *v, struct lp_node *n)
 
 const struct lp_node_ops lp_ctl_dir_ops = {
     .mode = S_IFDIR | 0755,
-    .stat = ctl_dir_stat,
+    .stat = lp_stat_dir,
     .keep = ctl_keep,
     .release = ctl_dir_release,
     .lookup = ctl_lookup,

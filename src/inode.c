@@ -54,6 +54,18 @@ void lp_node_maybe_free(struct lp_view *v, struct lp_node *n)
         lp_aud_drop(v->r, a);
 }
 
+void lp_stat_dir(struct lp_view *v, struct lp_node *n, struct stat *st)
+{
+    (void)v, (void)n;
+    st->st_nlink = 2;
+}
+
+bool lp_keep_while_live(struct lp_view *v, struct lp_node *n)
+{
+    (void)v;
+    return n->linked && !n->aud->gone;
+}
+
 void lp_node_fill_stat(struct lp_view *v, struct lp_node *n, struct stat *st)
 {
     memset(st, 0, sizeof(*st));

@@ -185,6 +185,10 @@ struct lp_node *lp_node_new(struct lp_view *v, const struct lp_node_ops *ops, st
 struct lp_node *lp_node_get(struct lp_view *v, lp_ino ino);
 /* Frees n if the kernel has forgotten it and its kind does not keep it. */
 void lp_node_maybe_free(struct lp_view *v, struct lp_node *n);
+/* Ops shared by kinds: a directory's two links (no subdirectory counts);
+ * kept while it has a name and its audience lives (a stable inode). */
+void lp_stat_dir(struct lp_view *v, struct lp_node *n, struct stat *st);
+bool lp_keep_while_live(struct lp_view *v, struct lp_node *n);
 void lp_node_fill_stat(struct lp_view *v, struct lp_node *n, struct stat *st);
 void lp_notify_node(struct lp_view *v, struct lp_node *n);
 void lp_notify_entry(struct lp_view *v, lp_ino parent, const char *name);

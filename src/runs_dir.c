@@ -110,18 +110,6 @@ static struct lp_node *child(struct lp_view *v, struct lp_aud *a, struct lp_node
 
 /* ---- runs/ ---- */
 
-static void dir_stat(struct lp_view *v, struct lp_node *n, struct stat *st)
-{
-    (void)v, (void)n;
-    st->st_nlink = 2;
-}
-
-static bool dir_keep(struct lp_view *v, struct lp_node *n)
-{
-    (void)v;
-    return n->linked && !n->aud->gone;
-}
-
 static void dir_release(struct lp_view *v, struct lp_node *n)
 {
     (void)v;
@@ -245,8 +233,8 @@ static void dir_path(struct lp_view *v, struct lp_node *n, struct lp_sbuf *out)
 
 const struct lp_node_ops lp_runs_dir_ops = {
     .mode = S_IFDIR | 0755,
-    .stat = dir_stat,
-    .keep = dir_keep,
+    .stat = lp_stat_dir,
+    .keep = lp_keep_while_live, /* a live audience's directory keeps its inode */
     .release = dir_release,
     .lookup = dir_lookup,
     .list = dir_list,

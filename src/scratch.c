@@ -109,13 +109,6 @@ static void scratch_stat(struct lp_view *v, struct lp_node *n, struct stat *st)
     st->st_ctim = s->ctime;
 }
 
-/* A scratch file keeps its node while it has a name, like any file. */
-static bool scratch_keep(struct lp_view *v, struct lp_node *n)
-{
-    (void)v;
-    return n->linked && !n->aud->gone;
-}
-
 static void scratch_release(struct lp_view *v, struct lp_node *n)
 {
     (void)v;
@@ -215,7 +208,7 @@ const struct lp_node_ops lp_scratch_ops = {
     .mode = S_IFREG,
     .rule = LP_WRITE_IN_PLACE,
     .stat = scratch_stat,
-    .keep = scratch_keep,
+    .keep = lp_keep_while_live, /* named: kept, like any file */
     .release = scratch_release,
     .read = scratch_read,
     .write = scratch_write,
@@ -227,7 +220,7 @@ const struct lp_node_ops lp_symlink_ops = {
     .mode = S_IFLNK,
     .rule = LP_WRITE_NONE,
     .stat = scratch_stat,
-    .keep = scratch_keep,
+    .keep = lp_keep_while_live,
     .release = scratch_release,
     .setattr = scratch_setattr,
     .readlink = symlink_readlink,
