@@ -16,24 +16,7 @@
 #include "model.h"
 #include "run.h"
 
-typedef struct lp_api lp_api;
-
-struct lp_api_options {
-    const char *base_url;    /* NULL: LP_DEFAULT_BASE_URL (defaults.h) */
-    const char *api_key;     /* copied */
-    long timeout_ms;         /* one HTTP exchange; 0: LP_DEFAULT_TIMEOUT_S */
-    long connect_timeout_ms; /* 0: min(timeout, LP_DEFAULT_CONNECT_MS) */
-    int max_tries;           /* 0: LP_DEFAULT_TRIES */
-    long backoff_ms;         /* first backoff; doubles each try; default 250 */
-    long max_retry_after_ms; /* cap on a honoured Retry-After; default = timeout */
-};
-
-struct lp_api_error {
-    long http_status;  /* 0 when no HTTP answer arrived */
-    int err;           /* positive errno per SPEC */
-    char code[64];     /* the API's error code, e.g. "SLOTS_FULL"; may be empty */
-    char message[512]; /* the API's message, or a transport/parse description */
-};
+#include "api_types.h"
 
 /* Returns a new client or NULL. Caller frees with lp_api_free. */
 lp_api *lp_api_new(const struct lp_api_options *opts);
@@ -93,16 +76,9 @@ int lp_api_run_cancel(lp_api *api, const char *aud_id, const char *run_id, struc
                       struct lp_api_error *err);
 /* GET .../runs/{runId}/stats -> data.stats pretty (lp_parse_run_stats).
  * 202 (not completed yet) is -EAGAIN; 409 -EEXIST. */
-int lp_api_run_stats(lp_api *api, const char *aud_id, const char *run_id, char **text,
-                     size_t *len, struct lp_api_error *err);
+int lp_api_run_stats(lp_api *api, const char *aud_id, const char *run_id, char **text, size_t *len,
+                     struct lp_api_error *err);
 
-/* Where a download goes. write: 0 or -errno (stops the download); reset:
- * start over (before a retry). */
-struct lp_api_sink {
-    int (*write)(void *ctx, const char *buf, size_t n);
-    int (*reset)(void *ctx);
-    void *ctx;
-};
 /* GET .../runs/{runId}/export.csv streamed into sink, never held in memory.
  * Cut off only when no byte arrives for the client's timeout (a long
  * download on a slow link completes). A body that ends before, or runs past,

@@ -3,6 +3,7 @@
  * pretty JSON) and GET /v1/intent/topics (every topic as TSV, following meta
  * paging when the first answer has it: SPEC says the paging is not documented).
  */
+#include "api.h"
 #include "api_int.h"
 
 #include <errno.h>

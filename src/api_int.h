@@ -7,7 +7,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "api.h"
+#include "api_types.h"
 #include "http.h"
 
 #define LP_API_BASE_PATH "/v1/intent/audiences"

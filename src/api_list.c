@@ -2,6 +2,7 @@
  * meta.total, the rest are fetched a few at a time in parallel; paging stops
  * at a short page, at a page with no new id, or once meta.total is reached.
  */
+#include "api.h"
 #include "api_int.h"
 
 #include <errno.h>

@@ -3,6 +3,7 @@
  * cancelling one, a completed run's stats, and its export.csv streamed to a
  * sink, never held in memory.
  */
+#include "api.h"
 #include "api_int.h"
 
 #include <errno.h>

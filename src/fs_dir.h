@@ -2,7 +2,7 @@
 #ifndef LEADPIPEFS_FS_DIR_H
 #define LEADPIPEFS_FS_DIR_H
 
-#include "fs.h"
+#include "fs_types.h"
 
 void lp_fs_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
 void lp_fs_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,

@@ -3,7 +3,7 @@
 #ifndef LEADPIPEFS_FS_FILE_H
 #define LEADPIPEFS_FS_FILE_H
 
-#include "fs.h"
+#include "fs_types.h"
 
 void lp_fs_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
 void lp_fs_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, off_t off,

@@ -4,7 +4,7 @@
 #ifndef LEADPIPEFS_FS_REPLY_H
 #define LEADPIPEFS_FS_REPLY_H
 
-#include "fs.h"
+#include "fs_types.h"
 
 struct lp_fs *lp_fs_of(fuse_req_t req);
 /* An entry for st, trusted by the kernel for cache_timeout. */

@@ -2,7 +2,7 @@
  * and topic catalogs), cached for their ttl, and the refresh that makes
  * everything stale at once (.leadpipe/refresh).
  */
-#include "sync.h"
+#include "sync_answers.h"
 
 #include <errno.h>
 #include <stdlib.h>

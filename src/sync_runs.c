@@ -5,7 +5,7 @@
  * results.csv downloaded once into the results cache (rcache.h), never into
  * memory. Called with the records lock held; each request drops it.
  */
-#include "sync.h"
+#include "sync_runs.h"
 
 #include <errno.h>
 #include <stdio.h>

@@ -1,0 +1,36 @@
+/* api_types.h - the types of the API client (api.h) that its own files
+ * share through api_int.h: kept apart so that api_int.h never includes
+ * api.h, the header of the file that includes it. */
+#ifndef LEADPIPEFS_API_TYPES_H
+#define LEADPIPEFS_API_TYPES_H
+
+#include <stddef.h>
+
+typedef struct lp_api lp_api;
+
+struct lp_api_options {
+    const char *base_url;    /* NULL: LP_DEFAULT_BASE_URL (defaults.h) */
+    const char *api_key;     /* copied */
+    long timeout_ms;         /* one HTTP exchange; 0: LP_DEFAULT_TIMEOUT_S */
+    long connect_timeout_ms; /* 0: min(timeout, LP_DEFAULT_CONNECT_MS) */
+    int max_tries;           /* 0: LP_DEFAULT_TRIES */
+    long backoff_ms;         /* first backoff; doubles each try; default 250 */
+    long max_retry_after_ms; /* cap on a honoured Retry-After; default = timeout */
+};
+
+struct lp_api_error {
+    long http_status;  /* 0 when no HTTP answer arrived */
+    int err;           /* positive errno per SPEC */
+    char code[64];     /* the API's error code, e.g. "SLOTS_FULL"; may be empty */
+    char message[512]; /* the API's message, or a transport/parse description */
+};
+
+/* Where a download goes. write: 0 or -errno (stops the download); reset:
+ * start over (before a retry). */
+struct lp_api_sink {
+    int (*write)(void *ctx, const char *buf, size_t n);
+    int (*reset)(void *ctx);
+    void *ctx;
+};
+
+#endif
