@@ -81,10 +81,7 @@ static void size_stat(struct lp_view *v, struct lp_node *n, struct stat *st)
 static void file_path(struct lp_view *v, struct lp_node *n, struct lp_sbuf *out)
 {
     const struct lp_adir *d = n->aud->view;
-    if (d && d->dir)
-        lp_node_path(v, d->dir, out);
-    lp_sb_adds(out, "/");
-    lp_sb_adds(out, n->ops->name);
+    lp_node_path_in(v, d ? d->dir : NULL, n->ops->name, out);
 }
 
 /* A file node is remade on demand, so it is freed once the kernel forgets it. */

@@ -151,6 +151,14 @@ void lp_notify_all(struct lp_view *v)
     lp_map_foreach(&v->by_ino, notify_value, v);
 }
 
+void lp_node_path_in(struct lp_view *v, struct lp_node *dir, const char *name, struct lp_sbuf *out)
+{
+    if (dir)
+        lp_node_path(v, dir, out);
+    lp_sb_adds(out, "/");
+    lp_sb_adds(out, name);
+}
+
 void lp_node_path(struct lp_view *v, struct lp_node *n, struct lp_sbuf *out)
 {
     if (n->ops->path) {

@@ -206,6 +206,8 @@ struct timespec lp_aud_mtime(const struct lp_aud *a);
 void lp_notify_all(struct lp_view *v);
 /* Appends n's path (via its path op; "/" for the root). */
 void lp_node_path(struct lp_view *v, struct lp_node *n, struct lp_sbuf *out);
+/* Appends the path of name in dir (dir NULL, its directory forgotten: "/name"). */
+void lp_node_path_in(struct lp_view *v, struct lp_node *dir, const char *name, struct lp_sbuf *out);
 
 /* ctl_dir.c: the control directory, .leadpipe/ (made by lp_ctl_init). */
 extern const struct lp_node_ops lp_ctl_dir_ops;

@@ -177,10 +177,7 @@ static void file_release(struct lp_view *v, struct lp_node *n)
 static void file_path(struct lp_view *v, struct lp_node *n, struct lp_sbuf *out)
 {
     struct lp_rview *rv = run_of(n)->view;
-    if (rv && rv->dir)
-        lp_node_path(v, rv->dir, out);
-    lp_sb_adds(out, "/");
-    lp_sb_adds(out, n->ops->name);
+    lp_node_path_in(v, rv ? rv->dir : NULL, n->ops->name, out);
 }
 
 static const struct lp_node_ops run_files[RUN_NFILES] = {
@@ -318,11 +315,8 @@ static bool dir_xattr(struct lp_node *n, size_t i, const char **key, const char 
 static void dir_path(struct lp_view *v, struct lp_node *n, struct lp_sbuf *out)
 {
     const struct lp_adir *d = n->aud->view;
-    if (d && d->runs_dir)
-        lp_node_path(v, d->runs_dir, out);
-    lp_sb_adds(out, "/");
     char *name = lp_run_shown_name(n->aud->runs, run_of(n));
-    lp_sb_adds(out, name ? name : "?");
+    lp_node_path_in(v, d ? d->runs_dir : NULL, name ? name : "?", out);
     free(name);
 }
 

@@ -74,10 +74,7 @@ static void child_release(struct lp_view *v, struct lp_node *n)
 static void child_path(struct lp_view *v, struct lp_node *n, struct lp_sbuf *out)
 {
     struct lp_adir *d = adir_of(n);
-    if (d && d->runs_dir)
-        lp_node_path(v, d->runs_dir, out);
-    lp_sb_adds(out, "/");
-    lp_sb_adds(out, n->ops->name);
+    lp_node_path_in(v, d ? d->runs_dir : NULL, n->ops->name, out);
 }
 
 static const struct lp_node_ops queue_ops = {
@@ -226,9 +223,7 @@ static int dir_refuse_rename(struct lp_view *v, struct lp_node *dir, const char 
 static void dir_path(struct lp_view *v, struct lp_node *n, struct lp_sbuf *out)
 {
     struct lp_adir *d = adir_of(n);
-    if (d && d->dir)
-        lp_node_path(v, d->dir, out);
-    lp_sb_adds(out, "/" LP_RUNS_DIR);
+    lp_node_path_in(v, d ? d->dir : NULL, LP_RUNS_DIR, out);
 }
 
 const struct lp_node_ops lp_runs_dir_ops = {

@@ -197,10 +197,7 @@ static void scratch_path(struct lp_view *v, struct lp_node *n, struct lp_sbuf *o
 {
     const struct lp_adir *d = n->aud->view;
     const struct lp_scratch *s = n->priv;
-    if (d && d->dir)
-        lp_node_path(v, d->dir, out);
-    lp_sb_adds(out, "/");
-    lp_sb_adds(out, s ? s->name : "<gone>");
+    lp_node_path_in(v, d ? d->dir : NULL, s ? s->name : "<gone>", out);
 }
 
 const struct lp_node_ops lp_scratch_ops = {
