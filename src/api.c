@@ -183,7 +183,7 @@ int lp_api_error_bad_answer(struct lp_api_error *err, long status, const char *r
     error_reset(err);
     err->http_status = status;
     err->err = EIO;
-    /* model.c's reasons read as sentences ("the API's answer is not valid JSON"). */
+    /* The model's reasons read as sentences ("the API's answer is not valid JSON"). */
     snprintf(err->message, sizeof err->message, "%s",
              reason && *reason ? reason : "the API answered something this program cannot use");
     return EIO;
