@@ -25,6 +25,16 @@ MOUNT_BASE = os.environ.get("LP_MOUNT_BASE", "/var/tmp/leadpipefs-tests")
 def pytest_configure(config):
     if not os.path.exists("/dev/fuse"):
         pytest.exit("FUSE is not available here (/dev/fuse missing)", returncode=77)
+    # Every leadpipefs a test starts keeps its results cache in here, never in
+    # the user's ~/.cache; removed when the session ends.
+    config._lp_cache_home = tempfile.mkdtemp(prefix="lp-xdg-cache-")
+    os.environ["XDG_CACHE_HOME"] = config._lp_cache_home
+
+
+def pytest_unconfigure(config):
+    home = getattr(config, "_lp_cache_home", None)
+    if home:
+        shutil.rmtree(home, ignore_errors=True)
 
 
 class Emulator:
@@ -101,6 +111,10 @@ class Mount:
             opts += "," + options
         full_env = dict(os.environ)
         full_env["LEADPIPE_API_KEY"] = KEY
+        # The results cache belongs to this emulator: its ids repeat from one
+        # emulator to the next (seeded), so a cache shared through $HOME could
+        # serve one test the results another test downloaded.
+        full_env["XDG_CACHE_HOME"] = os.path.join(emu.dir, "cache")
         full_env.update(env or {})
         self.log_file = open(self.log_path, "w")
         self.proc = subprocess.Popen([BINARY, "-f", "-o", opts, *extra_args, self.path],

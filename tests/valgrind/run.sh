@@ -63,7 +63,7 @@ for _ in $(seq 150); do [ -s "$work/port" ] && break; sleep 0.1; done
 [ -s "$work/port" ] || fail "the emulator did not start"
 port=$(cat "$work/port")
 
-LEADPIPE_API_KEY=$key valgrind --leak-check=full --errors-for-leak-kinds=definite \
+XDG_CACHE_HOME=$work/cache LEADPIPE_API_KEY=$key valgrind --leak-check=full --errors-for-leak-kinds=definite \
     --error-exitcode=99 --track-fds=no --num-callers=30 --log-file="$work/valgrind.log" \
     "$bin" -f -o "base_url=http://127.0.0.1:$port,cache_timeout=1,timeout=10,tries=3" "$mnt" \
     2>"$work/stderr" &
