@@ -114,7 +114,8 @@ class Mount:
         # The results cache belongs to this emulator: its ids repeat from one
         # emulator to the next (seeded), so a cache shared through $HOME could
         # serve one test the results another test downloaded.
-        full_env["XDG_CACHE_HOME"] = os.path.join(emu.dir, "cache")
+        if getattr(emu, "dir", None):
+            full_env["XDG_CACHE_HOME"] = os.path.join(emu.dir, "cache")
         full_env.update(env or {})
         self.log_file = open(self.log_path, "w")
         self.proc = subprocess.Popen([BINARY, "-f", "-o", opts, *extra_args, self.path],
