@@ -1,23 +1,23 @@
-/* accesslog.c - the live access log: a bounded ring of lines that readers
- * follow, each at its own pace (see accesslog.h).
+/* accesslog.c - the live access log: a bounded ring of lines, read as a
+ * file that grows (see accesslog.h).
  *
- * The ring is two fixed arrays, allocated when the first reader opens and
- * freed when the last one closes: LP_ACCESSLOG_BYTES of text, used as a
- * circular byte buffer, and LP_ACCESSLOG_LINES slots saying where each line
- * starts. Line number seq (counted from 0 since the last reset) lives in slot
- * seq % LP_ACCESSLOG_LINES; the ring holds lines first_seq..next_seq-1. A
- * writer makes room by forgetting the oldest lines, whoever has not read them
- * yet: a reader only keeps a cursor (the next seq it wants), and finds out it
- * fell behind when its cursor is below first_seq. So a writer never waits for
- * a reader; it formats and scrubs its line outside the lock and holds the lock
- * only to copy it in.
+ * The ring is two fixed arrays, allocated with the first line and kept:
+ * LP_ACCESSLOG_BYTES of text, used as a circular byte buffer, and
+ * LP_ACCESSLOG_LINES slots saying where each line starts. Line number seq
+ * (counted from 0 since the last reset) lives in slot seq % LP_ACCESSLOG_LINES;
+ * byte off of the log (counted the same way) at text[off % LP_ACCESSLOG_BYTES].
+ * The ring holds lines first_seq..next_seq-1, bytes first_off..next_off-1,
+ * and next_off is the file's size. A writer makes room by forgetting the
+ * oldest lines, whoever has not read them yet: a reader only keeps its
+ * position, and finds out it fell behind when that is below first_off. So a
+ * writer never waits for a reader; it formats and scrubs its line outside the
+ * lock and holds the lock only to copy it in.
  * Plain C, libc and pthreads only (the "util" layer).
  */
 #include "accesslog.h"
 
 #include <errno.h>
 #include <pthread.h>
-#include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -35,36 +35,41 @@
 _Static_assert(LINE_MAX_BYTES <= LP_ACCESSLOG_BYTES, "a line must fit the ring");
 
 struct slot {
-    size_t off; /* in ring_text */
+    uint64_t start; /* the line's first byte, counted from the log's start */
     size_t len;
 };
 
 struct lp_accesslog_reader {
-    /* All guarded by ring_lock. */
-    uint64_t next;         /* seq of the next line to deliver */
-    uint64_t untold;       /* lines lost and not yet announced in the stream */
+    /* All guarded by ring_lock. A reader maps the offsets it is asked for
+     * (the kernel's file position) to the log's own: byte `at` of the log is
+     * what offset `kpos` reads. They move together as bytes are delivered,
+     * and a read anywhere else is a seek: the offset is then the log's own. */
+    bool started;          /* a read was answered (or positioned) already */
+    uint64_t kpos;         /* the offset the next sequential read asks for */
+    uint64_t at;           /* the log byte it reads */
+    uint64_t seq;          /* the line `at` falls in; valid when seq_known */
+    bool seq_known;        /* false after a seek before the oldest line kept */
+    uint64_t begin;        /* the oldest byte kept when the reader opened */
+    uint64_t begin_seq;    /* and its line */
     unsigned long dropped; /* lines lost in all */
     bool interrupted;      /* lp_accesslog_interrupt called, not yet reported */
 };
 
-/* Everything from here to `readers` is guarded by ring_lock. */
+/* Everything from here to `secret_lock` is guarded by ring_lock. */
 static pthread_mutex_t ring_lock = PTHREAD_MUTEX_INITIALIZER;
 /* Broadcast on a new line, an interrupt and shutdown; readers wait on it. It
  * measures timeouts on CLOCK_MONOTONIC (a clock change must not stretch or cut
  * a wait), which needs a condattr, hence the one-time init. */
 static pthread_cond_t ring_cond;
 static pthread_once_t ring_cond_once = PTHREAD_ONCE_INIT;
-static char *ring_text;         /* LP_ACCESSLOG_BYTES; NULL while no reader is open */
+static char *ring_text;         /* LP_ACCESSLOG_BYTES; NULL until the first line */
 static struct slot *ring_slots; /* LP_ACCESSLOG_LINES */
+/* Lines first_seq..next_seq-1 are kept, bytes first_off..next_off-1; byte
+ * `off` of the log sits at ring_text[off % LP_ACCESSLOG_BYTES]. */
 static uint64_t first_seq, next_seq;
-static size_t ring_used; /* bytes of lines first_seq..next_seq-1 */
-static size_t ring_tail; /* where the next line's text starts */
+static uint64_t first_off, next_off;
+static struct timespec last_line; /* when the newest line was added */
 static bool ring_shutdown;
-/* Open readers. Changed under ring_lock, read without it by
- * lp_accesslog_active: a writer that sees a stale count either formats a line
- * nobody keeps (put_line drops it) or misses a line of a reader opening that
- * very moment, which could not tell. */
-static atomic_int readers;
 
 /* The key to scrub. Writers only read it, and many at once: a rwlock keeps
  * them from serializing on the scrub. */
@@ -79,11 +84,6 @@ static void init_cond(void)
     pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
     pthread_cond_init(&ring_cond, &attr);
     pthread_condattr_destroy(&attr);
-}
-
-bool lp_accesslog_active(void)
-{
-    return atomic_load_explicit(&readers, memory_order_relaxed) > 0;
 }
 
 int lp_accesslog_set_secret(const char *s)
@@ -103,6 +103,24 @@ int lp_accesslog_set_secret(const char *s)
     return 0;
 }
 
+uint64_t lp_accesslog_size(void)
+{
+    pthread_mutex_lock(&ring_lock);
+    uint64_t n = next_off;
+    pthread_mutex_unlock(&ring_lock);
+    return n;
+}
+
+struct timespec lp_accesslog_mtime(void)
+{
+    pthread_mutex_lock(&ring_lock);
+    if (last_line.tv_sec == 0 && last_line.tv_nsec == 0)
+        clock_gettime(CLOCK_REALTIME, &last_line); /* an empty log dates from its first look */
+    struct timespec t = last_line;
+    pthread_mutex_unlock(&ring_lock);
+    return t;
+}
+
 /* ---- the ring (ring_lock held) ---- */
 
 static void free_ring_locked(void)
@@ -111,48 +129,57 @@ static void free_ring_locked(void)
     free(ring_slots);
     ring_text = NULL;
     ring_slots = NULL;
-    first_seq = next_seq;
-    ring_used = 0;
-    ring_tail = 0;
 }
 
 static void evict_oldest_locked(void)
 {
-    ring_used -= ring_slots[first_seq % LP_ACCESSLOG_LINES].len;
+    first_off += ring_slots[first_seq % LP_ACCESSLOG_LINES].len;
     first_seq++;
 }
 
-/* Copies len bytes into the ring at off, wrapping at its end. */
-static void copy_in_locked(size_t off, const char *src, size_t len)
+/* Copies len bytes into the ring at log byte off, wrapping at its end. */
+static void copy_in_locked(uint64_t off, const char *src, size_t len)
 {
-    size_t first = LP_ACCESSLOG_BYTES - off < len ? LP_ACCESSLOG_BYTES - off : len;
-    memcpy(ring_text + off, src, first);
+    size_t at = (size_t)(off % LP_ACCESSLOG_BYTES);
+    size_t first = LP_ACCESSLOG_BYTES - at < len ? LP_ACCESSLOG_BYTES - at : len;
+    memcpy(ring_text + at, src, first);
     memcpy(ring_text, src + first, len - first);
 }
 
-static void copy_out_locked(char *dst, size_t off, size_t len)
+static void copy_out_locked(char *dst, uint64_t off, size_t len)
 {
-    size_t first = LP_ACCESSLOG_BYTES - off < len ? LP_ACCESSLOG_BYTES - off : len;
-    memcpy(dst, ring_text + off, first);
+    size_t at = (size_t)(off % LP_ACCESSLOG_BYTES);
+    size_t first = LP_ACCESSLOG_BYTES - at < len ? LP_ACCESSLOG_BYTES - at : len;
+    memcpy(dst, ring_text + at, first);
     memcpy(dst + first, ring_text, len - first);
 }
 
 /* Adds one finished line (len <= LINE_MAX_BYTES, ending in "\n"). */
 static void put_line(const char *line, size_t len)
 {
+    pthread_once(&ring_cond_once, init_cond);
     pthread_mutex_lock(&ring_lock);
-    if (ring_text) { /* else the last reader closed since the caller looked */
-        while (next_seq - first_seq == LP_ACCESSLOG_LINES || ring_used + len > LP_ACCESSLOG_BYTES)
-            evict_oldest_locked();
-        struct slot *s = &ring_slots[next_seq % LP_ACCESSLOG_LINES];
-        s->off = ring_tail;
-        s->len = len;
-        copy_in_locked(ring_tail, line, len);
-        ring_tail = (ring_tail + len) % LP_ACCESSLOG_BYTES;
-        ring_used += len;
-        next_seq++;
-        pthread_cond_broadcast(&ring_cond);
+    if (!ring_text) {
+        /* Allocated once, on the first line, and kept: the log always
+         * holds the latest lines, as a log file would. */
+        ring_text = malloc(LP_ACCESSLOG_BYTES);
+        ring_slots = malloc(LP_ACCESSLOG_LINES * sizeof *ring_slots);
+        if (!ring_text || !ring_slots) { /* no memory: this line is lost */
+            free_ring_locked();
+            pthread_mutex_unlock(&ring_lock);
+            return;
+        }
     }
+    while (next_seq - first_seq == LP_ACCESSLOG_LINES || next_off - first_off + len > LP_ACCESSLOG_BYTES)
+        evict_oldest_locked();
+    struct slot *s = &ring_slots[next_seq % LP_ACCESSLOG_LINES];
+    s->start = next_off;
+    s->len = len;
+    copy_in_locked(next_off, line, len);
+    next_off += len;
+    next_seq++;
+    clock_gettime(CLOCK_REALTIME, &last_line);
+    pthread_cond_broadcast(&ring_cond);
     pthread_mutex_unlock(&ring_lock);
 }
 
@@ -272,8 +299,6 @@ void lp_accesslog_fuse(const char *op, const char *path, int result, double seco
 {
     struct lp_sbuf b = {0};
 
-    if (!lp_accesslog_active())
-        return;
     add_time(&b);
     lp_sb_adds(&b, "fuse ");
     add_field(&b, op);
@@ -291,8 +316,6 @@ void lp_accesslog_api(const char *method, const char *path, long status, double 
     struct lp_sbuf b = {0};
     char text[32];
 
-    if (!lp_accesslog_active())
-        return;
     add_time(&b);
     lp_sb_adds(&b, "api ");
     add_field(&b, method);
@@ -312,106 +335,107 @@ void lp_accesslog_api(const char *method, const char *path, long status, double 
 
 /* ---- readers ---- */
 
-static void catch_up_locked(lp_accesslog_reader *r);
-
 lp_accesslog_reader *lp_accesslog_open(void)
 {
     lp_accesslog_reader *r = calloc(1, sizeof *r);
     if (!r)
         return NULL;
     pthread_once(&ring_cond_once, init_cond);
-
     pthread_mutex_lock(&ring_lock);
-    if (!ring_text) {
-        /* No writer touches the ring while no reader is open, so
-         * allocating under the lock delays nobody. */
-        ring_text = malloc(LP_ACCESSLOG_BYTES);
-        ring_slots = malloc(LP_ACCESSLOG_LINES * sizeof *ring_slots);
-        if (!ring_text || !ring_slots) {
-            free_ring_locked();
-            pthread_mutex_unlock(&ring_lock);
-            free(r);
-            return NULL;
-        }
-        first_seq = next_seq;
-        ring_used = 0;
-        ring_tail = 0;
-    }
-    r->next = next_seq;
-    atomic_fetch_add_explicit(&readers, 1, memory_order_relaxed);
+    r->begin = first_off;
+    r->begin_seq = first_seq;
     pthread_mutex_unlock(&ring_lock);
     return r;
 }
 
 void lp_accesslog_close(lp_accesslog_reader *r)
 {
-    if (!r)
-        return;
-    pthread_mutex_lock(&ring_lock);
-    catch_up_locked(r); /* what it lost counts, read or not */
-    /* The last reader out frees the ring: with nobody reading, nothing is kept. */
-    if (atomic_fetch_sub_explicit(&readers, 1, memory_order_relaxed) == 1)
-        free_ring_locked();
-    pthread_mutex_unlock(&ring_lock);
     free(r);
 }
 
-/* Moves a cursor that fell behind the ring to its oldest line, counting the gap. */
-static void catch_up_locked(lp_accesslog_reader *r)
+/* The line log byte off (first_off <= off <= next_off) falls in: a binary
+ * search of the slots, whose starts grow with their seq. */
+static uint64_t line_of_locked(uint64_t off)
 {
-    if (r->next >= first_seq)
-        return;
-    uint64_t gap = first_seq - r->next;
-    r->dropped += (unsigned long)gap;
-    r->untold += gap;
-    lp_metrics_accesslog_dropped((unsigned long)gap);
-    r->next = first_seq;
+    if (off >= next_off)
+        return next_seq;
+    uint64_t lo = first_seq, hi = next_seq - 1; /* the answer is in [lo, hi] */
+    while (lo < hi) {
+        uint64_t mid = lo + (hi - lo + 1) / 2;
+        if (ring_slots[mid % LP_ACCESSLOG_LINES].start <= off)
+            lo = mid;
+        else
+            hi = mid - 1;
+    }
+    return lo;
 }
 
-/* Copies text of len bytes into buf (size > 0 bytes, at most avail of them
- * free). Returns the bytes copied: all of them, or with too little room none
- * unless buf is still empty (avail == size); then the text is cut to size and
- * still ends in "\n", so whoever reads the stream keeps seeing whole lines.
- * src NULL: the text is ring line r->next. */
-static size_t deliver_locked(char *buf, size_t size, size_t avail, const char *src,
-                             const struct slot *s)
+/* Where a read at offset off starts. A reader's first read at 0 starts at
+ * the oldest line kept when it opened (`cat` gets the whole log); any other
+ * read out of sequence is a seek, to the log's byte off (`tail` seeks near
+ * the end it was told by stat). Idempotent: a read that waited and comes
+ * again with the same offset finds it in sequence. */
+static void position_locked(lp_accesslog_reader *r, uint64_t off)
 {
-    size_t len = src ? strlen(src) : s->len;
-    size_t n = len <= avail ? len : avail == size ? size : 0;
-    if (n == 0)
-        return 0;
-    if (src)
-        memcpy(buf, src, n);
-    else
-        copy_out_locked(buf, s->off, n);
-    if (n < len)
-        buf[n - 1] = '\n';
+    if (r->started && off == r->kpos)
+        return;
+    r->kpos = off;
+    if (!r->started && off == 0) {
+        r->at = r->begin;
+        r->seq = r->begin_seq;
+        r->seq_known = true;
+    } else {
+        r->at = off;
+        r->seq_known = off >= first_off && off <= next_off;
+        if (r->seq_known)
+            r->seq = line_of_locked(off);
+    }
+    r->started = true;
+}
+
+/* The reader's byte fell out of the ring: it is told so in the stream, one
+ * line in place of what it lost, and goes on from the oldest line kept.
+ * Returns the bytes of that line put in buf (size > 0). */
+static size_t tell_lost_locked(lp_accesslog_reader *r, char *buf, size_t size)
+{
+    char msg[64];
+
+    if (r->seq_known && first_seq > r->seq) {
+        uint64_t gap = first_seq - r->seq;
+        r->dropped += (unsigned long)gap;
+        lp_metrics_accesslog_dropped((unsigned long)gap);
+        snprintf(msg, sizeof msg, "# %llu lines dropped\n", (unsigned long long)gap);
+    } else { /* a seek before the oldest line: how many is not known */
+        snprintf(msg, sizeof msg, "# earlier lines dropped\n");
+    }
+    size_t n = strlen(msg);
+    if (n > size) {
+        n = size;
+        msg[n - 1] = '\n';
+    }
+    memcpy(buf, msg, n);
+    r->kpos += n;
+    r->at = first_off;
+    r->seq = first_seq;
+    r->seq_known = true;
     return n;
 }
 
-/* Fills buf with what r has to read (ring_lock held, something to read). */
+/* Copies what there is to read at r->at (first_off <= at < next_off). */
 static size_t fill_locked(lp_accesslog_reader *r, char *buf, size_t size)
 {
-    size_t n = 0;
-
-    if (r->untold) {
-        char msg[64];
-        snprintf(msg, sizeof msg, "# %llu lines dropped\n", (unsigned long long)r->untold);
-        n = deliver_locked(buf, size, size, msg, NULL);
-        r->untold = 0;
-    }
-    while (r->next < next_seq && n < size) {
-        const struct slot *s = &ring_slots[r->next % LP_ACCESSLOG_LINES];
-        size_t got = deliver_locked(buf + n, size, size - n, NULL, s);
-        if (got == 0)
-            break; /* the next line does not fit whole: the next read's */
-        n += got;
-        r->next++;
-    }
+    uint64_t avail = next_off - r->at;
+    size_t n = avail < size ? (size_t)avail : size;
+    copy_out_locked(buf, r->at, n);
+    for (const char *p = buf, *end = buf + n; (p = memchr(p, '\n', (size_t)(end - p))); p++)
+        r->seq++;
+    r->at += n;
+    r->kpos += n;
     return n;
 }
 
-ssize_t lp_accesslog_read(lp_accesslog_reader *r, char *buf, size_t size, int timeout_ms)
+ssize_t lp_accesslog_read(lp_accesslog_reader *r, char *buf, size_t size, uint64_t off,
+                          int timeout_ms)
 {
     struct timespec deadline;
     bool timed_out = timeout_ms == 0;
@@ -430,6 +454,7 @@ ssize_t lp_accesslog_read(lp_accesslog_reader *r, char *buf, size_t size, int ti
     }
 
     pthread_mutex_lock(&ring_lock);
+    position_locked(r, off);
     for (;;) {
         /* The flags are checked under the lock they are set under, before
          * every wait: an interrupt that came before the wait is not missed. */
@@ -442,8 +467,11 @@ ssize_t lp_accesslog_read(lp_accesslog_reader *r, char *buf, size_t size, int ti
             ret = -EINTR;
             break;
         }
-        catch_up_locked(r);
-        if (r->untold || r->next < next_seq) {
+        if (r->at < first_off) {
+            ret = (ssize_t)tell_lost_locked(r, buf, size);
+            break;
+        }
+        if (r->at < next_off) {
             ret = (ssize_t)fill_locked(r, buf, size);
             break;
         }
@@ -492,8 +520,9 @@ void lp_accesslog_reset(void)
     pthread_mutex_lock(&ring_lock);
     free_ring_locked();
     first_seq = next_seq = 0;
+    first_off = next_off = 0;
+    last_line = (struct timespec){0};
     ring_shutdown = false;
-    atomic_store_explicit(&readers, 0, memory_order_relaxed);
     pthread_mutex_unlock(&ring_lock);
     lp_accesslog_set_secret(NULL);
 }

@@ -1,13 +1,15 @@
 /* accesslog.h - the live access log behind MOUNTPOINT/.leadpipe/accesslog.
  *
  * One line per FUSE operation and per API request it caused, kept in a
- * bounded ring (LP_ACCESSLOG_LINES lines, LP_ACCESSLOG_BYTES bytes at most),
- * for readers that follow it as `tail -f` would. Every reader gets every line
- * added after it opened, in order; a reader too slow to keep up loses the
- * oldest lines it had not read (counted, and told in the stream as one line
- * "# N lines dropped"), and never slows down a writer: writers only take
- * the ring's lock for a copy. With no reader open, adding a line costs one
- * atomic load (lp_accesslog_active) and nothing is kept.
+ * bounded ring (the latest LP_ACCESSLOG_LINES lines, LP_ACCESSLOG_BYTES bytes
+ * at most) and read as a log file that grows: its size is every byte logged
+ * since the mount started, its time the newest line's, and a read at the end
+ * waits for the next line. So `tail -f` (which stats, seeks near the end and
+ * polls the size) follows it, `tail -n 20` prints the latest lines and
+ * returns, and `cat` prints what is kept and then follows. A reader too slow
+ * to keep up loses the oldest lines it had not read (counted, and told in the
+ * stream as one line "# N lines dropped"), and never slows down a writer:
+ * writers only take the ring's lock for a copy.
  *
  * Line format (tab-free, one "\n"-terminated line):
  *   2026-12-02T06:20:14.123456Z fuse lookup /Alpha/config.json 0 0.000412
@@ -24,15 +26,19 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
+#include <time.h>
 #include <sys/types.h>
 
 #define LP_ACCESSLOG_LINES 4096
 #define LP_ACCESSLOG_BYTES (1 << 20)
 
-/* True while at least one reader is open: callers skip formatting otherwise. */
-bool lp_accesslog_active(void);
 /* The key to scrub from every line (copied; NULL clears). Returns 0 or -1 (ENOMEM). */
 int lp_accesslog_set_secret(const char *secret);
+
+/* The file's size (bytes logged so far) and time (of the newest line). */
+uint64_t lp_accesslog_size(void);
+struct timespec lp_accesslog_mtime(void);
 
 /* A FUSE operation: op, path (may be NULL: "-"), result (0 or a negative
  * errno), seconds it took. */
@@ -43,18 +49,22 @@ void lp_accesslog_api(const char *method, const char *path, long status, double 
 
 typedef struct lp_accesslog_reader lp_accesslog_reader;
 
-/* Opens a reader at the end of the log (it sees lines added from now on).
- * NULL on no memory. */
+/* Opens a reader. NULL on no memory. */
 lp_accesslog_reader *lp_accesslog_open(void);
 void lp_accesslog_close(lp_accesslog_reader *r);
 
-/* Copies whole lines (as many as fit in size; a line longer than size is cut
- * to size, its last byte made "\n", and counts as read) into buf. With none
- * to read, waits for one, up to timeout_ms (-1: no limit; 0: no wait).
- * Returns the bytes copied (0 at once when size is 0), 0 on timeout, -EINTR once
- * lp_accesslog_interrupt was called for this reader (then clears it), or
- * -ESHUTDOWN after lp_accesslog_shutdown. */
-ssize_t lp_accesslog_read(lp_accesslog_reader *r, char *buf, size_t size, int timeout_ms);
+/* Copies up to size bytes of the log at offset off into buf. Offsets are the
+ * reader's file positions: the first read at 0 starts at the oldest line kept
+ * when the reader opened, reads in sequence go on from there, and a read
+ * anywhere else seeks to that byte of the log. A position whose bytes are no
+ * longer kept reads one line "# N lines dropped" (or "# earlier lines
+ * dropped" after a seek), then the oldest line kept. At the end, waits for a
+ * line up to timeout_ms (-1: no limit; 0: no wait). Returns the bytes copied
+ * (0 at once when size is 0), 0 on timeout, -EINTR once lp_accesslog_interrupt
+ * was called for this reader (then clears it), or -ESHUTDOWN after
+ * lp_accesslog_shutdown. */
+ssize_t lp_accesslog_read(lp_accesslog_reader *r, char *buf, size_t size, uint64_t off,
+                          int timeout_ms);
 /* Wakes a read of r with -EINTR (a FUSE INTERRUPT); callable from any thread,
  * also before the read starts waiting. */
 void lp_accesslog_interrupt(lp_accesslog_reader *r);
@@ -62,7 +72,7 @@ void lp_accesslog_interrupt(lp_accesslog_reader *r);
 void lp_accesslog_shutdown(void);
 /* Lines this reader lost by being slow, so far. */
 unsigned long lp_accesslog_dropped(const lp_accesslog_reader *r);
-/* Back to the initial state: no readers may be open (tests). */
+/* Back to the initial state, the log empty: no readers may be open (tests). */
 void lp_accesslog_reset(void);
 
 #endif

@@ -215,7 +215,7 @@ static double mono_seconds(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-/* Every exchange is counted (stats) and, while someone follows it, logged;
+/* Every exchange is counted (stats) and logged (the access log);
  * bytes: the body received, streamed to a sink or not. */
 static void count_exchange(const char *method, const char *path,
                            const struct lp_http_response *resp, uint64_t bytes, double seconds)
@@ -223,8 +223,7 @@ static void count_exchange(const char *method, const char *path,
     long status = resp->transport_error ? 0 : resp->status;
     lp_metrics_request(method, status);
     lp_metrics_received((size_t)bytes);
-    if (lp_accesslog_active())
-        lp_accesslog_api(method, path, status, seconds, (size_t)bytes);
+    lp_accesslog_api(method, path, status, seconds, (size_t)bytes);
 }
 
 /* One exchange of req: a streamed GET when it has a sink. */

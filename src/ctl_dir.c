@@ -4,7 +4,7 @@
  * .accesslog at its root). Its files, one ops table each:
  *   account.json, filters.json, topics.tsv   cached API answers (sync_answers.c)
  *   stats                                    this mount's counters (metrics.h)
- *   accesslog                                a live stream (accesslog.h, fs_file.c)
+ *   accesslog                                a log file that grows (accesslog.h, fs_file.c)
  *   refresh                                  write anything: everything is stale
  */
 #include "inode.h"
@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "accesslog.h"
 #include "metrics.h"
 
 /* ---- the cached answers: node->priv is the struct lp_answer ---- */
@@ -63,6 +64,15 @@ static void stats_stat(struct lp_view *v, struct lp_node *n, struct stat *st)
     clock_gettime(CLOCK_REALTIME, &st->st_mtim);
 }
 
+/* ---- accesslog: a log file that grows (accesslog.h) ---- */
+
+static void accesslog_stat(struct lp_view *v, struct lp_node *n, struct stat *st)
+{
+    (void)v, (void)n;
+    st->st_size = (off_t)lp_accesslog_size();
+    st->st_mtim = st->st_ctim = lp_accesslog_mtime();
+}
+
 /* ---- refresh ---- */
 
 static int refresh_store(struct lp_view *v, struct lp_node *n, const char *payload)
@@ -108,6 +118,8 @@ static const struct lp_node_ops ctl_files[] = {
     {.name = "accesslog",
      .mode = S_IFREG | 0444,
      .rule = LP_READ_STREAM,
+     .live = true,
+     .stat = accesslog_stat,
      .keep = ctl_keep,
      .path = ctl_file_path},
     {.name = "refresh",

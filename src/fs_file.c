@@ -63,7 +63,7 @@ void lp_fs_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
         return;
     }
     fh_own_size(fh, &st);
-    fuse_reply_attr(req, &st, fs->cache_timeout);
+    fuse_reply_attr(req, &st, lp_fs_attr_timeout(fs, ino));
 }
 
 /* ---- write path of config.json and status ---- */
@@ -282,8 +282,6 @@ void lp_fs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
         return;
     }
     fi->fh = (uintptr_t)fh;
-    /* A stream has no size and no offsets: each read takes what came next. */
-    fi->nonseekable = fh->rule == LP_READ_STREAM;
     if (fh->rule == LP_READ_FILE) {
         /* A completed run's results never change: the kernel may keep them,
          * and a second cat is answered from its page cache. */
@@ -322,11 +320,13 @@ static void stream_interrupted(fuse_req_t req, void *reader)
     lp_accesslog_interrupt(reader);
 }
 
-/* A read of the access log waits for lines, as tail -f would, until a
- * signal interrupts it (Ctrl-C), the session ends, or the mount was lazily
- * unmounted (then the daemon ends: a follower must not keep it alive). It is
- * not logged itself: each read would add the line the next one returns. */
-static void read_stream(fuse_req_t req, struct lp_fs *fs, struct lp_fh *fh, size_t size)
+/* A read of the access log at its end waits for lines, as tail -f would,
+ * until a signal interrupts it (Ctrl-C), the session ends, or the mount was
+ * lazily unmounted (then the daemon ends: a follower must not keep it alive);
+ * with O_NONBLOCK (tail sets it on a file it polls) it is EAGAIN instead. It
+ * is not logged itself: each read would add the line the next one returns. */
+static void read_stream(fuse_req_t req, struct lp_fs *fs, struct lp_fh *fh, size_t size,
+                        off_t off, bool nonblock)
 {
     char *buf = malloc(size ? size : 1);
     if (!buf) {
@@ -334,8 +334,13 @@ static void read_stream(fuse_req_t req, struct lp_fs *fs, struct lp_fh *fh, size
         return;
     }
     fuse_req_interrupt_func(req, stream_interrupted, fh->reader);
+    uint64_t at = off < 0 ? 0 : (uint64_t)off;
     ssize_t n;
-    while ((n = lp_accesslog_read(fh->reader, buf, size, 500)) == 0) {
+    while ((n = lp_accesslog_read(fh->reader, buf, size, at, nonblock ? 0 : 500)) == 0 && size) {
+        if (nonblock) {
+            n = -EAGAIN;
+            break;
+        }
         /* libfuse joins its workers at the end: this one must come back. */
         if (fs->se && fuse_session_exited(fs->se))
             break;
@@ -359,7 +364,7 @@ void lp_fs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct f
     struct lp_fh *fh = (struct lp_fh *)(uintptr_t)fi->fh;
     if (fh->rule == LP_READ_STREAM) {
         lp_metrics_fuse_op("read");
-        read_stream(req, lp_fs_of(req), fh, size);
+        read_stream(req, lp_fs_of(req), fh, size, off, (fi->flags & O_NONBLOCK) != 0);
         return;
     }
     double t0 = lp_op_start("read");
@@ -508,7 +513,7 @@ void lp_fs_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set
     if (rc < 0)
         fuse_reply_err(req, -rc);
     else
-        fuse_reply_attr(req, &st, fs->cache_timeout);
+        fuse_reply_attr(req, &st, lp_fs_attr_timeout(fs, ino));
 }
 
 void lp_fs_files_cleanup(struct lp_fs *fs)

@@ -14,13 +14,19 @@ struct lp_fs *lp_fs_of(fuse_req_t req)
     return fuse_req_userdata(req);
 }
 
+double lp_fs_attr_timeout(struct lp_fs *fs, fuse_ino_t ino)
+{
+    /* A live file's size grows by itself: `tail -f` polls it with fstat. */
+    return lp_view_is_live(fs->view, ino) ? 0 : fs->cache_timeout;
+}
+
 void lp_fs_fill_entry(struct lp_fs *fs, struct fuse_entry_param *e, const struct stat *st)
 {
     memset(e, 0, sizeof(*e));
     e->ino = st->st_ino;
     e->generation = 1;
     e->attr = *st;
-    e->attr_timeout = fs->cache_timeout;
+    e->attr_timeout = lp_fs_attr_timeout(fs, st->st_ino);
     e->entry_timeout = fs->cache_timeout;
 }
 
@@ -51,9 +57,9 @@ double lp_op_start(const char *op)
 void lp_op_log(struct lp_fs *fs, const char *op, double t0, fuse_ino_t ino, const char *name,
                int rc)
 {
-    if (!lp_accesslog_active())
-        return;
     char *path = lp_view_path(fs->view, ino, name);
+    if (!path)
+        return; /* not logged (the access log itself), or no memory */
     lp_accesslog_fuse(op, path, rc, mono_seconds() - t0);
     free(path);
 }

@@ -87,6 +87,10 @@ struct lp_node_ops {
     const char *name;        /* a fixed file's name in its directory; NULL otherwise */
     mode_t mode;             /* type and permission bits shown */
     enum lp_write_rule rule; /* files: how writes reach the API */
+    /* A live file (the access log): its size and time change by themselves,
+     * so the kernel never caches its attributes, and operations on it are
+     * not logged (following it would feed it). */
+    bool live;
 
     /* Every kind: what differs from the defaults (size, times, nlink...). */
     void (*stat)(struct lp_view *v, struct lp_node *n, struct stat *st);

@@ -136,11 +136,24 @@ int lp_view_load(lp_view *v, struct lp_api_error *err)
     return rc;
 }
 
+bool lp_view_is_live(lp_view *v, lp_ino ino)
+{
+    lp_records_lock(v->r);
+    struct lp_node *n = lp_node_get(v, ino);
+    bool live = n && n->ops->live;
+    lp_records_unlock(v->r);
+    return live;
+}
+
 char *lp_view_path(lp_view *v, lp_ino ino, const char *name)
 {
     struct lp_sbuf b = {0};
     lp_records_lock(v->r);
     struct lp_node *n = lp_node_get(v, ino);
+    if (n && n->ops->live && !name) {
+        lp_records_unlock(v->r);
+        return NULL;
+    }
     if (n)
         lp_node_path(v, n, &b);
     else

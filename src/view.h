@@ -84,8 +84,12 @@ int lp_view_getxattr(lp_view *v, lp_ino ino, const char *name, char **value, siz
 int lp_view_listxattr(lp_view *v, lp_ino ino, char **list, size_t *len);
 
 /* The path below the mount of ino, or of its child name when name is not
- * NULL, for the access log: malloc'd (caller frees), NULL on no memory. */
+ * NULL, for the access log: malloc'd (caller frees); NULL on no memory, and
+ * for a live file itself (its own operations are not logged: `tail -f`
+ * stats it every second, and each line would grow what it follows). */
 char *lp_view_path(lp_view *v, lp_ino ino, const char *name);
+/* True for a live file (the access log): its attributes change by themselves. */
+bool lp_view_is_live(lp_view *v, lp_ino ino);
 
 /* Number of nodes, for statfs. */
 size_t lp_view_node_count(lp_view *v);

@@ -215,10 +215,11 @@ def test_stats_show_the_api_down(emu, mount_factory):
 
 
 class Follower:
-    """`cat accesslog` in the background, collecting what it prints."""
+    """`cat accesslog` (or another command given as argv) in the background,
+    collecting what it prints."""
 
-    def __init__(self, m, cmd="cat"):
-        self.proc = subprocess.Popen([cmd, os.path.join(m.path, CTL, "accesslog")],
+    def __init__(self, m, cmd=("cat",)):
+        self.proc = subprocess.Popen([*cmd, os.path.join(m.path, CTL, "accesslog")],
                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         self.out = b""
         self.thread = threading.Thread(target=self._pump, daemon=True)
@@ -286,6 +287,44 @@ def test_accesslog_slow_reader_loses_lines_counted_and_never_slows_the_mount(m):
     finally:
         os.close(fd)
     assert sample(metrics(m), "leadpipefs_accesslog_dropped_lines_total") > 0
+
+
+def test_accesslog_is_a_growing_file_that_tail_follows(m):
+    """tail -f stats the log, seeks near its end and polls its size: the file's
+    size is what was logged, so it prints the latest lines and then each new
+    one. Operations on the log itself are not logged (tail's fstat every
+    second would feed it)."""
+    path = os.path.join(m.path, CTL, "accesslog")
+    m.sh('cat "$M/Alpha/status" >/dev/null', check=True)
+    before = os.stat(path).st_size
+    assert before > 0
+    r = m.sh('cat "$M/Beta/status" >/dev/null; stat -c %s "$M/.leadpipe/accesslog"', check=True)
+    assert int(r.stdout) > before  # grows with what is done, as a log file
+    # tail -n: the latest lines, and it returns (no wait at the end).
+    r = m.sh('timeout 10 tail -n 3 "$M/.leadpipe/accesslog"')
+    assert r.returncode == 0, r.stderr
+    assert len(r.stdout.splitlines()) == 3
+    assert "fuse release /Beta/status 0" in r.stdout
+    # tail -f: the last line now, then the new ones as they come.
+    f = Follower(m, ("stdbuf", "-oL", "tail", "-n", "1", "-f"))
+    time.sleep(1.5)  # tail's first look
+    m.sh('cat "$M/Alpha/config.json" >/dev/null; cat "$M/Nope/status" 2>/dev/null; true')
+    assert f.wait_for("fuse open /Alpha/config.json 0", timeout=10), f.out
+    assert f.wait_for("fuse lookup /Nope ENOENT", timeout=10), f.out
+    time.sleep(2.5)  # two more polls of tail's: nothing about the log itself
+    f.stop()
+    text = f.out.decode()
+    assert "/.leadpipe/accesslog" not in text.replace("lookup /.leadpipe/accesslog", "")
+    assert len(text.splitlines()) < 20, text
+
+
+def test_accesslog_cat_prints_what_is_kept_then_follows(m):
+    m.sh('cat "$M/Alpha/status" >/dev/null', check=True)
+    f = Follower(m)
+    assert f.wait_for("fuse open /Alpha/status 0")  # logged before cat started
+    m.sh('cat "$M/Beta/status" >/dev/null', check=True)
+    assert f.wait_for("fuse open /Beta/status 0")
+    f.stop()
 
 
 def test_lazy_unmount_while_a_reader_waits_ends_the_daemon(emu, mount_factory):
