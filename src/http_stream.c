@@ -49,10 +49,15 @@ static size_t write_stream(char *ptr, size_t size, size_t nmemb, void *userdata)
 
     clock_gettime(CLOCK_MONOTONIC, &st->last);
 
+    curl_off_t length = -1;
+    if (curl_easy_getinfo(st->easy, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &length) != CURLE_OK)
+        length = -1;
     if (st->mode == 0) {
         long status = 0;
         curl_easy_getinfo(st->easy, CURLINFO_RESPONSE_CODE, &status);
         st->mode = status == 200 ? 1 : 2;
+        if (st->mode == 1 && st->s->announce)
+            st->s->announce(st->s->ctx, length >= 0 ? (int64_t)length : -1);
     }
     if (st->mode == 2)
         return lp_http_write_body(ptr, size, nmemb, st->buf);
@@ -62,9 +67,7 @@ static size_t write_stream(char *ptr, size_t size, size_t nmemb, void *userdata)
         return 0; /* CURLE_WRITE_ERROR */
     }
     st->s->received += n;
-    curl_off_t length = -1;
-    if (curl_easy_getinfo(st->easy, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &length) == CURLE_OK &&
-        length >= 0 && (uint64_t)length == st->s->received && bytes_left_over(st))
+    if (length >= 0 && (uint64_t)length == st->s->received && bytes_left_over(st))
         st->excess = true;
     return n;
 }
@@ -80,6 +83,11 @@ static int stream_progress(void *userdata, curl_off_t dltotal, curl_off_t dlnow,
     (void)dltotal;
     (void)ultotal;
     (void)ulnow;
+    if (st->s->stop && st->s->stop(st->s->ctx)) {
+        st->s->write_error = -ECANCELED;
+        snprintf(st->why, sizeof st->why, "the download was stopped");
+        return 1; /* CURLE_ABORTED_BY_CALLBACK */
+    }
     if (dlnow != st->last_now) {
         st->last_now = dlnow;
         clock_gettime(CLOCK_MONOTONIC, &st->last);
