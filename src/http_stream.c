@@ -13,6 +13,8 @@
 
 #include "http_int.h"
 
+#define STREAM_BUFFER (512L * 1024) /* curl's receive buffer for a streamed GET */
+
 /* Whether bytes wait on the connection once the body reached its
  * Content-Length: the rest of a body longer than that (curl reads no further
  * than it, and says nothing). Plain HTTP only: on TLS a close_notify would
@@ -130,6 +132,9 @@ static void set_plain_options(lp_http *h, CURL *c, struct lp_http_xfer *st, bool
          * that serves nothing else: bytes past the body may still arrive. */
         {CURLOPT_FRESH_CONNECT, 1L, 0L},
         {CURLOPT_FORBID_REUSE, 1L, 0L},
+        /* Fewer, larger writes: a 200 MB export is some 400 of 512 KiB
+         * instead of 12,000 of 16 KiB, each a pwrite and a wake-up check. */
+        {CURLOPT_BUFFERSIZE, STREAM_BUFFER, CURL_MAX_WRITE_SIZE},
     };
     static const CURLoption data[] = {CURLOPT_WRITEDATA, CURLOPT_XFERINFODATA, CURLOPT_DEBUGDATA,
                                       CURLOPT_SOCKOPTDATA};
