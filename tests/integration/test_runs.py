@@ -64,6 +64,17 @@ def runs_lists(emu):
     return [r for r in emu.requests("GET") if r["path"].endswith("/runs")]
 
 
+def wait_cached(cache, run, timeout=10):
+    """Waits until run's download became a file of the cache: a reader does not
+    wait for the part's fsync and rename, so the order in which files enter the
+    cache (and which one a bound drops) follows the downloads, not the reads."""
+    f = cache / run["id"]  # a uuid: its own file name
+    deadline = time.monotonic() + timeout
+    while not f.exists():
+        assert time.monotonic() < deadline, "%s never became a cached file" % f
+        time.sleep(0.02)
+
+
 @pytest.fixture
 def aud(emu, mount_factory):
     """Audience "Alpha" with a completed daily run and a queued one."""
@@ -211,10 +222,14 @@ def test_cache_survives_a_remount(emu, mount_factory, tmp_path):
     m = mount_factory("cache_dir=%s" % cache)
     path = os.path.join(m.path, "Alpha", "runs", dirname(run), "results.csv")
     data = read(path)
+    # Unmounted at once: the read did not wait for the part's fsync and
+    # rename, but the download, whole, still becomes a cached file.
+    m.close()
+    m.check_clean_exit()
     assert oct(os.stat(cache).st_mode & 0o777) == "0o700"
     files = [p for p in cache.rglob("*") if p.is_file()]
     assert files and all(oct(p.stat().st_mode & 0o777) == "0o600" for p in files)
-    m.close()
+    assert not [p for p in files if p.name.endswith(".part")]
     emu.clear_log()
     m2 = mount_factory("cache_dir=%s" % cache)
     assert read(os.path.join(m2.path, "Alpha", "runs", dirname(run), "results.csv")) == data
@@ -227,14 +242,18 @@ def test_tiny_bound_drops_least_recently_used_but_never_an_open_file(emu, mount_
     runs = [add_run(emu, aid, status="completed", rows=400,
                     createdAt="2026-11-2%dT04:00:00.000Z" % i) for i in range(3)]
     size = len(export_bytes(emu, aid, runs[0]["id"]))
-    m = mount_factory("cache_dir=%s,cache_size=%d" % (tmp_path / "c", size * 2 + size // 2))
+    cache = tmp_path / "c"
+    m = mount_factory("cache_dir=%s,cache_size=%d" % (cache, size * 2 + size // 2))
     base = os.path.join(m.path, "Alpha", "runs")
     paths = [os.path.join(base, dirname(r), "results.csv") for r in runs]
     held = open(paths[0], "rb")  # pinned while open
     try:
         first = held.read(10)
+        wait_cached(cache, runs[0])
         read(paths[1])
+        wait_cached(cache, runs[1])
         read(paths[2])  # over the bound: 1 is the least recently used unpinned
+        wait_cached(cache, runs[2])
         emu.clear_log()
         assert held.read() and first
         read(paths[0])
