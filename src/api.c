@@ -90,6 +90,18 @@ static void sleep_ms(long ms)
         ;
 }
 
+/* The wait before a retry; a download told to stop ends it early (a
+ * Retry-After may ask for as long as the timeout). */
+static void retry_sleep(const struct lp_api_req *req, long ms)
+{
+    const struct lp_api_sink *sink = req->sink;
+    for (; ms > 0; ms -= 100) {
+        if (sink && sink->stop && sink->stop(sink->ctx))
+            return;
+        sleep_ms(ms < 100 ? ms : 100);
+    }
+}
+
 /* A per-thread generator is enough for jitter and needs no lock. */
 static unsigned long jitter_random(void)
 {
@@ -235,6 +247,8 @@ static void exchange(lp_api *api, struct lp_api_req *req, struct lp_http_respons
     double t0 = mono_seconds();
     if (req->sink) {
         st.write = req->sink->write;
+        st.announce = req->sink->announce;
+        st.stop = req->sink->stop;
         st.ctx = req->sink->ctx;
         lp_http_get_stream(api->http, req->path, &st, resp);
     } else {
@@ -280,7 +294,8 @@ int lp_api_send(lp_api *api, struct lp_api_req *req, struct lp_http_response *re
         exchange(api, req, resp);
         if (req->write_error)
             return local_stop(method, path, resp, err, req->write_error,
-                              "cannot store the download");
+                              req->write_error == -ECANCELED ? "the download was stopped"
+                                                             : "cannot store the download");
         if (!resp->transport_error && resp->status >= 200 && resp->status <= 299)
             return 0;
         if (is_delete && !resp->transport_error && resp->status == 404 && earlier_maybe_done)
@@ -297,7 +312,7 @@ int lp_api_send(lp_api *api, struct lp_api_req *req, struct lp_http_response *re
             lp_log(LP_LOG_DEBUG, "%s %s: HTTP %ld; try %d again in %ld ms", method, path,
                    resp->status, try + 1, wait);
         lp_http_response_clear(resp);
-        sleep_ms(wait);
+        retry_sleep(req, wait);
     }
     int e = error_from_response(api, resp, err);
     lp_http_response_clear(resp);

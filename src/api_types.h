@@ -4,7 +4,9 @@
 #ifndef LEADPIPEFS_API_TYPES_H
 #define LEADPIPEFS_API_TYPES_H
 
+#include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 typedef struct lp_api lp_api;
 
@@ -26,10 +28,15 @@ struct lp_api_error {
 };
 
 /* Where a download goes. write: 0 or -errno (stops the download); reset:
- * start over (before a retry). */
+ * start over (before a retry); announce (may be NULL): the length the answer
+ * announced, -1 when it did not, before the first byte of each try; stop
+ * (may be NULL): true ends the download at once (-ECANCELED, no retry),
+ * asked about at least once a second even while no byte comes. */
 struct lp_api_sink {
     int (*write)(void *ctx, const char *buf, size_t n);
     int (*reset)(void *ctx);
+    void (*announce)(void *ctx, int64_t length);
+    bool (*stop)(void *ctx);
     void *ctx;
 };
 

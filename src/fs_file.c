@@ -34,6 +34,8 @@ struct lp_fh {
     struct lp_wbuf wb;           /* config.json/status opened for writing */
     lp_accesslog_reader *reader; /* the access log opened (its own lock) */
     int fd;                      /* LP_READ_FILE: the local file, else -1 */
+    struct lp_rcache_live *live; /* ... while still being downloaded: reads wait on it */
+    uint64_t size_told;          /* ... the length the kernel was last given (0: none) */
     struct lp_fh *prev, *next;   /* every open file, so none outlives the session */
 };
 
@@ -225,7 +227,8 @@ static void fh_close(struct lp_fs *fs, struct lp_fh *fh)
     if (fh->fd >= 0) {
         close(fh->fd);
         fh->fd = -1;
-        lp_view_close_fd(fs->view, fh->ino); /* unpinned once closed */
+        lp_view_close_fd(fs->view, fh->ino, fh->live); /* unpinned once closed */
+        fh->live = NULL;
     }
     fh_unregister(fs, fh);
     fh_free(fh);
@@ -246,10 +249,8 @@ static int fh_open(struct lp_fs *fs, fuse_ino_t ino, int flags, struct lp_fh **o
         fh->rule == LP_WRITE_CONFIG || fh->rule == LP_WRITE_STATUS || fh->rule == LP_WRITE_QUEUE;
     if (rc == 0 && writing && fh->rule == LP_READ_FILE)
         rc = -EACCES;
-    if (rc == 0 && fh->rule == LP_READ_FILE) {
-        uint64_t size;
-        rc = lp_view_open_fd(fs->view, ino, &fh->fd, &size);
-    }
+    if (rc == 0 && fh->rule == LP_READ_FILE)
+        rc = lp_view_open_fd(fs->view, ino, &fh->fd, &fh->size_told, &fh->live);
     if (rc == 0 && writing && buffered) {
         fh->writable = true;
         enum lp_wbuf_kind kind = fh->rule == LP_WRITE_CONFIG  ? LP_WBUF_CONFIG
@@ -304,9 +305,61 @@ void lp_fs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
         fh_close(fs, fh); /* the opener was interrupted */
 }
 
-/* results.csv: straight from the cached file, spliced when libfuse can. */
-static void read_local(fuse_req_t req, struct lp_fh *fh, size_t size, off_t off)
+/* How long a read of a file still being downloaded waits between looks at
+ * whether its reader gave up (Ctrl-C) or the session ended. */
+#define LIVE_WAIT_MS 200
+
+/* The kernel holds the size the first answer's Content-Length gave. A
+ * download retried under a greater length makes it ask again (attributes
+ * only: no page it holds is dropped) before this read's bytes could show it
+ * the old end. A smaller length needs no word: the short read at the new end
+ * shrinks the kernel's size, and an invalidation racing that read would
+ * keep it from doing so (the page's zeroed tail would then be read). */
+static void tell_size(struct lp_fs *fs, struct lp_fh *fh, fuse_ino_t ino, uint64_t size)
 {
+    pthread_mutex_lock(&fh->lock);
+    bool grew = size > fh->size_told;
+    fh->size_told = size;
+    pthread_mutex_unlock(&fh->lock);
+    if (grew && fs->se)
+        fuse_lowlevel_notify_inval_inode(fs->se, ino, -1, 0);
+}
+
+/* A file still being downloaded: waits until the read's bytes are on disk
+ * (the bytes to send) or the download failed (-EIO); -EINTR when the reader
+ * gave up, -EIO when the session ended. */
+static ssize_t wait_live(fuse_req_t req, struct lp_fs *fs, struct lp_fh *fh, fuse_ino_t ino,
+                         size_t size, off_t off)
+{
+    uint64_t now = 0;
+    ssize_t n;
+    while ((n = lp_view_file_wait(fh->live, (uint64_t)off, size, LIVE_WAIT_MS, &now)) == -EAGAIN) {
+        if (fuse_req_interrupted(req))
+            return -EINTR;
+        if (fs->se && fuse_session_exited(fs->se))
+            return -EIO;
+    }
+    if (n >= 0 && now > 0)
+        tell_size(fs, fh, ino, now);
+    return n;
+}
+
+/* results.csv: straight from the cached file (or the part being
+ * downloaded), spliced when the kernel allows (op_init). */
+static void read_local(fuse_req_t req, struct lp_fs *fs, struct lp_fh *fh, fuse_ino_t ino,
+                       size_t size, off_t off)
+{
+    if (fh->live) {
+        ssize_t n = wait_live(req, fs, fh, ino, size, off);
+        if (n <= 0) {
+            if (n < 0)
+                fuse_reply_err(req, (int)-n);
+            else
+                fuse_reply_buf(req, NULL, 0);
+            return;
+        }
+        size = (size_t)n;
+    }
     struct fuse_bufvec buf = FUSE_BUFVEC_INIT(size);
     buf.buf[0].flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK;
     buf.buf[0].fd = fh->fd;
@@ -370,7 +423,7 @@ void lp_fs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct f
     double t0 = lp_op_start("read");
     lp_op_log(lp_fs_of(req), "read", t0, ino, NULL, 0);
     if (fh->rule == LP_READ_FILE) {
-        read_local(req, fh, size, off);
+        read_local(req, lp_fs_of(req), fh, ino, size, off);
         return;
     }
     if (fh->rule == LP_WRITE_IN_PLACE) {
@@ -518,9 +571,6 @@ void lp_fs_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set
 
 void lp_fs_files_cleanup(struct lp_fs *fs)
 {
-    while (fs->open_files) {
-        struct lp_fh *fh = fs->open_files;
-        fs->open_files = fh->next;
-        fh_free(fh);
-    }
+    while (fs->open_files)
+        fh_close(fs, fs->open_files); /* gives back a live file's reference too */
 }

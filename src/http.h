@@ -49,6 +49,12 @@ int lp_http_request_hdr(lp_http *h, const char *method, const char *path, const 
 /* Where a streamed GET's body goes. */
 struct lp_http_stream {
     int (*write)(void *ctx, const char *buf, size_t n); /* 0, or -errno: stops the exchange */
+    /* May be NULL. The 200 answer's Content-Length (-1: none), before its
+     * first body byte (an empty body is not announced). */
+    void (*announce)(void *ctx, int64_t length);
+    /* May be NULL. Asked at least once a second: true ends the exchange
+     * (write_error -ECANCELED). */
+    bool (*stop)(void *ctx);
     void *ctx;
     uint64_t received; /* out: body bytes handed to write */
     int write_error;   /* out: write's -errno when it stopped the exchange, else 0 */

@@ -13,6 +13,8 @@
 
 #include "http_int.h"
 
+#define STREAM_BUFFER (512L * 1024) /* curl's receive buffer for a streamed GET */
+
 /* Whether bytes wait on the connection once the body reached its
  * Content-Length: the rest of a body longer than that (curl reads no further
  * than it, and says nothing). Plain HTTP only: on TLS a close_notify would
@@ -49,10 +51,15 @@ static size_t write_stream(char *ptr, size_t size, size_t nmemb, void *userdata)
 
     clock_gettime(CLOCK_MONOTONIC, &st->last);
 
+    curl_off_t length = -1;
+    if (curl_easy_getinfo(st->easy, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &length) != CURLE_OK)
+        length = -1;
     if (st->mode == 0) {
         long status = 0;
         curl_easy_getinfo(st->easy, CURLINFO_RESPONSE_CODE, &status);
         st->mode = status == 200 ? 1 : 2;
+        if (st->mode == 1 && st->s->announce)
+            st->s->announce(st->s->ctx, length >= 0 ? (int64_t)length : -1);
     }
     if (st->mode == 2)
         return lp_http_write_body(ptr, size, nmemb, st->buf);
@@ -62,9 +69,7 @@ static size_t write_stream(char *ptr, size_t size, size_t nmemb, void *userdata)
         return 0; /* CURLE_WRITE_ERROR */
     }
     st->s->received += n;
-    curl_off_t length = -1;
-    if (curl_easy_getinfo(st->easy, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &length) == CURLE_OK &&
-        length >= 0 && (uint64_t)length == st->s->received && bytes_left_over(st))
+    if (length >= 0 && (uint64_t)length == st->s->received && bytes_left_over(st))
         st->excess = true;
     return n;
 }
@@ -80,6 +85,11 @@ static int stream_progress(void *userdata, curl_off_t dltotal, curl_off_t dlnow,
     (void)dltotal;
     (void)ultotal;
     (void)ulnow;
+    if (st->s->stop && st->s->stop(st->s->ctx)) {
+        st->s->write_error = -ECANCELED;
+        snprintf(st->why, sizeof st->why, "the download was stopped");
+        return 1; /* CURLE_ABORTED_BY_CALLBACK */
+    }
     if (dlnow != st->last_now) {
         st->last_now = dlnow;
         clock_gettime(CLOCK_MONOTONIC, &st->last);
@@ -122,6 +132,9 @@ static void set_plain_options(lp_http *h, CURL *c, struct lp_http_xfer *st, bool
          * that serves nothing else: bytes past the body may still arrive. */
         {CURLOPT_FRESH_CONNECT, 1L, 0L},
         {CURLOPT_FORBID_REUSE, 1L, 0L},
+        /* Fewer, larger writes: a 200 MB export is some 400 of 512 KiB
+         * instead of 12,000 of 16 KiB, each a pwrite and a wake-up check. */
+        {CURLOPT_BUFFERSIZE, STREAM_BUFFER, CURL_MAX_WRITE_SIZE},
     };
     static const CURLoption data[] = {CURLOPT_WRITEDATA, CURLOPT_XFERINFODATA, CURLOPT_DEBUGDATA,
                                       CURLOPT_SOCKOPTDATA};

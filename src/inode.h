@@ -110,8 +110,11 @@ struct lp_node_ops {
     ssize_t (*write)(struct lp_node *n, const char *buf, size_t size, off_t off);
     int (*setattr)(struct lp_node *n, int valid, const struct stat *in);
     int (*readlink)(struct lp_node *n, char **target);
-    /* LP_READ_FILE: a descriptor to read from, and its size; close_fd when done. */
-    int (*open_fd)(struct lp_view *v, struct lp_node *n, int *fd, uint64_t *size);
+    /* LP_READ_FILE: a descriptor to read from, its size as known, and while
+     * it is still being downloaded what reads wait on (lp_view_open_fd);
+     * close_fd when done. */
+    int (*open_fd)(struct lp_view *v, struct lp_node *n, int *fd, uint64_t *size,
+                   struct lp_rcache_live **live);
     void (*close_fd)(struct lp_view *v, struct lp_node *n);
 
     /* Directories. lookup finds a child (may refresh it); list gives them all. */

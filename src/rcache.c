@@ -1,6 +1,7 @@
 /* rcache.c - the results cache of rcache.h: an index of the directory's
  * complete files (key -> entry), a list of them in order of use (least
- * recently used first), pins, bytes and eviction; the disk is rcache_disk.c.
+ * recently used first), pins, bytes and eviction; the disk is rcache_disk.c,
+ * the readers of a part being written rcache_live.c.
  *
  * The lock guards the index, the list and the total, and is held across the
  * renames and unlinks that change which files are complete, so the index and
@@ -17,13 +18,15 @@
 
 #include "hashmap.h"
 #include "rcache_disk.h"
+#include "rcache_live.h"
 
 struct entry {
     char *key; /* decoded; the index borrows it */
     uint64_t size;
     unsigned pins;
-    bool complete; /* KEY exists and is in the list */
-    bool writing;  /* a part is open for this key */
+    bool complete;        /* KEY exists and is in the list */
+    bool writing;         /* a part is open for this key */
+    lp_rcache_live *live; /* while writing, once the part exists: its readers' */
     struct entry *prev, *next;
 };
 
@@ -40,6 +43,7 @@ struct lp_rcache_part {
     lp_rcache *c;
     struct entry *e; /* kept alive by e->writing */
     struct lp_rcache_file f;
+    lp_rcache_live *live; /* the writer's reference; NULL until the part exists */
 };
 
 /* The list, in order of use. */
@@ -224,17 +228,40 @@ char *lp_rcache_default_dir(const char *base_url, const char *key)
     return n < 0 ? NULL : dir;
 }
 
+/* A file being written: its announced size; with pin a descriptor of the
+ * part, a pin and a reference for *live. 0 or the fd, -EINPROGRESS, -EIO. */
+static int use_part(struct entry *e, uint64_t *size, bool pin, lp_rcache_live **live)
+{
+    if (!e->live)
+        return -EINPROGRESS; /* the part is being made */
+    bool known = lp_rcache_live_size(e->live, size);
+    if (!pin)
+        return known ? 0 : -EINPROGRESS;
+    int fd = lp_rcache_live_dup(e->live);
+    if (fd < 0)
+        return fd;
+    lp_rcache_live_get(e->live);
+    *live = e->live;
+    e->pins++;
+    return fd;
+}
+
 /* A use of key's complete file: its size, and with pin an fd and a pin.
- * 0 or the fd, -ENOENT or -EIO. */
-static int use_file(lp_rcache *c, const char *key, uint64_t *size, bool pin)
+ * With live (pin), a file being written too (use_part). 0 or the fd,
+ * -ENOENT, -EINPROGRESS or -EIO. */
+static int use_file(lp_rcache *c, const char *key, uint64_t *size, bool pin, lp_rcache_live **live)
 {
     char name[LP_RCACHE_NAME_LEN + 1];
+    if (live)
+        *live = NULL;
     if (lp_rcache_escape_key(key, name) < 0)
         return -ENOENT;
     pthread_mutex_lock(&c->lock);
     struct entry *e = lp_smap_get(&c->index, key);
     int rc = -ENOENT;
-    if (e && e->complete) {
+    if (e && !e->complete && e->writing && (live || !pin)) {
+        rc = use_part(e, size, pin, live);
+    } else if (e && e->complete) {
         rc = pin ? lp_rcache_open_read(&c->dir, name) : 0;
         if (rc >= 0) {
             e->pins += pin;
@@ -252,12 +279,12 @@ static int use_file(lp_rcache *c, const char *key, uint64_t *size, bool pin)
 
 int lp_rcache_size(lp_rcache *c, const char *key, uint64_t *size)
 {
-    return use_file(c, key, size, false);
+    return use_file(c, key, size, false, NULL);
 }
 
-int lp_rcache_open_file(lp_rcache *c, const char *key, uint64_t *size)
+int lp_rcache_open_file(lp_rcache *c, const char *key, uint64_t *size, lp_rcache_live **live)
 {
-    return use_file(c, key, size, true);
+    return use_file(c, key, size, true, live);
 }
 
 void lp_rcache_unpin(lp_rcache *c, const char *key)
@@ -302,34 +329,55 @@ lp_rcache_part *lp_rcache_begin(lp_rcache *c, const char *key, int *err)
     p->e = e;
 
     rc = lp_rcache_file_create(&c->dir, &p->f);
-    if (rc < 0) {
+    int rfd = rc < 0 ? rc : lp_rcache_file_open_reader(&c->dir, &p->f);
+    if (rfd >= 0 && !(p->live = lp_rcache_live_new(rfd)))
+        rfd = -ENOMEM;
+    if (rfd < 0) {
         lp_rcache_abort(p);
-        *err = rc;
+        *err = rfd;
         return NULL;
     }
+    pthread_mutex_lock(&c->lock);
+    e->live = p->live; /* readers may come now */
+    pthread_mutex_unlock(&c->lock);
     *err = 0;
     return p;
 }
 
+void lp_rcache_announce(lp_rcache_part *p, int64_t len)
+{
+    lp_rcache_live_announce(p->live, len);
+}
+
 int lp_rcache_write(lp_rcache_part *p, const char *buf, size_t n)
 {
-    return lp_rcache_file_write(&p->c->dir, &p->f, buf, n);
+    int rc = lp_rcache_file_write(&p->c->dir, &p->f, buf, n);
+    if (rc == 0)
+        lp_rcache_live_written(p->live, p->f.len);
+    return rc;
 }
 
 int lp_rcache_reset(lp_rcache_part *p)
 {
-    return lp_rcache_file_reset(&p->c->dir, &p->f);
+    lp_rcache_file_reset(&p->f);
+    lp_rcache_live_restart(p->live);
+    return 0;
 }
 
-/* Closes the part's fd, removes it and ends the writer's claim; frees p. */
+/* Closes the part's fd, removes it and ends the writer's claim; frees p.
+ * Readers of the part keep their descriptors (and with them its bytes). */
 static void end_part(lp_rcache_part *p, bool remove_part)
 {
     lp_rcache *c = p->c;
+    if (remove_part && p->live)
+        lp_rcache_live_fail(p->live);
     lp_rcache_file_end(&c->dir, &p->f, remove_part);
     pthread_mutex_lock(&c->lock);
     p->e->writing = false;
+    p->e->live = NULL;
     maybe_free(c, p->e);
     pthread_mutex_unlock(&c->lock);
+    lp_rcache_live_put(p->live);
     free(p);
 }
 
@@ -339,10 +387,20 @@ void lp_rcache_abort(lp_rcache_part *p)
         end_part(p, true);
 }
 
+int lp_rcache_finish(lp_rcache_part *p, uint64_t expected_len)
+{
+    int rc = lp_rcache_file_check(&p->c->dir, &p->f, expected_len);
+    if (rc == 0) /* whole and checked: readers need not wait for the disk */
+        lp_rcache_live_whole(p->live, p->f.len);
+    return rc;
+}
+
 int lp_rcache_commit(lp_rcache_part *p, uint64_t expected_len)
 {
     lp_rcache *c = p->c;
-    int rc = lp_rcache_file_finish(&c->dir, &p->f, expected_len);
+    int rc = lp_rcache_finish(p, expected_len);
+    if (rc == 0)
+        rc = lp_rcache_file_sync(&c->dir, &p->f);
     if (rc < 0) {
         end_part(p, true);
         return rc;

@@ -313,6 +313,12 @@ int lp_rcache_file_create(const struct lp_rcache_dir *d, struct lp_rcache_file *
     return 0;
 }
 
+int lp_rcache_file_open_reader(const struct lp_rcache_dir *d, const struct lp_rcache_file *f)
+{
+    int fd = openat(d->fd, f->part, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    return fd >= 0 ? fd : lp_rcache_file_failed(d, f, "cannot open for reading", errno);
+}
+
 int lp_rcache_file_write(const struct lp_rcache_dir *d, struct lp_rcache_file *f, const char *buf,
                          size_t n)
 {
@@ -331,21 +337,20 @@ int lp_rcache_file_write(const struct lp_rcache_dir *d, struct lp_rcache_file *f
         n -= (size_t)w;
         f->len += (uint64_t)w;
     }
+    if (f->len > f->high)
+        f->high = f->len;
     return 0;
 }
 
-int lp_rcache_file_reset(const struct lp_rcache_dir *d, struct lp_rcache_file *f)
+/* Not truncated: a reader may be reading bytes of the try before (see
+ * lp_rcache_reset); lp_rcache_file_check cuts the rest. */
+void lp_rcache_file_reset(struct lp_rcache_file *f)
 {
-    if (ftruncate(f->fd, 0) < 0) {
-        f->err = lp_rcache_file_failed(d, f, "cannot truncate", errno);
-        return f->err;
-    }
     f->len = 0;
     f->err = 0;
-    return 0;
 }
 
-static int sync_and_close(const struct lp_rcache_dir *d, struct lp_rcache_file *f)
+int lp_rcache_file_sync(const struct lp_rcache_dir *d, struct lp_rcache_file *f)
 {
     int rc;
     while ((rc = fsync(f->fd)) < 0 && errno == EINTR)
@@ -359,8 +364,8 @@ static int sync_and_close(const struct lp_rcache_dir *d, struct lp_rcache_file *
     return 0;
 }
 
-int lp_rcache_file_finish(const struct lp_rcache_dir *d, struct lp_rcache_file *f,
-                          uint64_t expected_len)
+int lp_rcache_file_check(const struct lp_rcache_dir *d, struct lp_rcache_file *f,
+                         uint64_t expected_len)
 {
     int rc = f->err;
     if (rc == 0 && f->len != expected_len) {
@@ -369,8 +374,11 @@ int lp_rcache_file_finish(const struct lp_rcache_dir *d, struct lp_rcache_file *
                f->part, (unsigned long long)f->len, (unsigned long long)expected_len);
         rc = -EIO;
     }
-    if (rc == 0)
-        rc = sync_and_close(d, f);
+    if (rc == 0 && f->high > f->len) {
+        if (ftruncate(f->fd, (off_t)f->len) < 0)
+            return lp_rcache_file_failed(d, f, "cannot truncate", errno);
+        f->high = f->len;
+    }
     return rc;
 }
 

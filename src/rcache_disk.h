@@ -56,8 +56,9 @@ void lp_rcache_remove_key(const struct lp_rcache_dir *d, const char *key);
 /* One file being written. */
 struct lp_rcache_file {
     int fd;
-    int err; /* the first write error (negative), until reset */
-    uint64_t len;
+    int err;       /* the first write error (negative), until reset */
+    uint64_t len;  /* bytes of the current try */
+    uint64_t high; /* bytes on disk: the most any try wrote */
     char name[LP_RCACHE_NAME_LEN + 1];
     char part[LP_RCACHE_NAME_LEN + sizeof LP_RCACHE_PART_SUFFIX];
 };
@@ -68,14 +69,20 @@ int lp_rcache_file_init(struct lp_rcache_file *f, const char *key);
 /* Creates the part (0600; a stale one is replaced): 0, or -EIO/-ENOSPC
  * (logged); f->fd may then be open, for lp_rcache_file_end. */
 int lp_rcache_file_create(const struct lp_rcache_dir *d, struct lp_rcache_file *f);
+/* The part opened again, read-only, for its readers: the fd, or -EIO
+ * (logged). */
+int lp_rcache_file_open_reader(const struct lp_rcache_dir *d, const struct lp_rcache_file *f);
 /* As lp_rcache_write, lp_rcache_reset of rcache.h. */
 int lp_rcache_file_write(const struct lp_rcache_dir *d, struct lp_rcache_file *f, const char *buf,
                          size_t n);
-int lp_rcache_file_reset(const struct lp_rcache_dir *d, struct lp_rcache_file *f);
+void lp_rcache_file_reset(struct lp_rcache_file *f);
 /* Checks the length (logged when it is not expected_len: -EIO) and any
- * write error, then fsyncs and closes the part: 0, -EIO or -ENOSPC. */
-int lp_rcache_file_finish(const struct lp_rcache_dir *d, struct lp_rcache_file *f,
-                          uint64_t expected_len);
+ * write error, and cuts what an earlier, longer try left past the length:
+ * 0, -EIO or -ENOSPC. */
+int lp_rcache_file_check(const struct lp_rcache_dir *d, struct lp_rcache_file *f,
+                         uint64_t expected_len);
+/* Fsyncs and closes the checked part: 0, -EIO or -ENOSPC. */
+int lp_rcache_file_sync(const struct lp_rcache_dir *d, struct lp_rcache_file *f);
 /* Renames the part to the file's name: 0, or the errno (not logged: see
  * lp_rcache_file_failed). */
 int lp_rcache_file_rename(const struct lp_rcache_dir *d, const struct lp_rcache_file *f);

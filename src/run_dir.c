@@ -145,7 +145,8 @@ static void csv_stat(struct lp_view *v, struct lp_node *n, struct stat *st)
     st->st_size = (off_t)run_of(n)->csv_size;
 }
 
-/* Its size is known only once it is downloaded: a lookup or stat does it. */
+/* Its size is known only once its download's answer announced it: a lookup
+ * or stat starts the download (and waits for that, not for all of it). */
 static int csv_refresh(struct lp_view *v, struct lp_node *n, bool fetch)
 {
     struct lp_run_rec *run = run_of(n);
@@ -155,9 +156,10 @@ static int csv_refresh(struct lp_view *v, struct lp_node *n, bool fetch)
     return lp_sync_run_results(v->sync, n->aud, run, &size);
 }
 
-static int csv_open(struct lp_view *v, struct lp_node *n, int *fd, uint64_t *size)
+static int csv_open(struct lp_view *v, struct lp_node *n, int *fd, uint64_t *size,
+                    lp_rcache_live **live)
 {
-    return lp_sync_run_results_open(v->sync, n->aud, run_of(n), fd, size);
+    return lp_sync_run_results_open(v->sync, n->aud, run_of(n), fd, size, live);
 }
 
 static void csv_close(struct lp_view *v, struct lp_node *n)

@@ -34,6 +34,7 @@ void lp_sync_stop(struct lp_sync *s)
 {
     lp_sweep_stop(&s->sweep);
     lp_sweep_stop(&s->runs_sweep);
+    lp_sync_results_stop(s);
     lp_sync_answers_free(s);
 }
 

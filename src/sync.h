@@ -12,6 +12,7 @@
 #define LEADPIPEFS_SYNC_H
 
 #include "sync_answers.h"
+#include "sync_results.h"
 #include "sync_runs.h"
 #include "sync_types.h"
 

@@ -1,9 +1,9 @@
 /* sync_runs.c - an audience's runs and their results against the API: the
  * runs list (per cache_timeout, in parallel when many are missed at once),
  * queueing a run (one POST, whose retries reuse its Idempotency-Key),
- * cancelling one, a run's stats (once: a completed run never changes), and
- * results.csv downloaded once into the results cache (rcache.h), never into
- * memory. Called with the records lock held; each request drops it.
+ * cancelling one, and a run's stats (once: a completed run never changes);
+ * results.csv is sync_results.c's. Called with the records lock held; each
+ * request drops it.
  */
 #include "sync_runs.h"
 
@@ -15,7 +15,6 @@
 
 #include "log.h"
 #include "metrics.h"
-#include "rcache.h"
 
 #define RUNS_SWEEP_GAP 1.0 /* seconds between two list misses that look like a sweep */
 
@@ -236,103 +235,4 @@ int lp_sync_run_stats(struct lp_sync *s, struct lp_aud *a, struct lp_run_rec *ru
     }
     lp_aud_unpin(r, a);
     return rc;
-}
-
-/* ---- results.csv ---- */
-
-static int sink_write(void *ctx, const char *buf, size_t n)
-{
-    return lp_rcache_write(ctx, buf, n);
-}
-
-static int sink_reset(void *ctx)
-{
-    return lp_rcache_reset(ctx);
-}
-
-/* Downloads run's export into the cache, lock dropped. */
-static int download(struct lp_sync *s, struct lp_aud *a, struct lp_run_rec *run)
-{
-    struct lp_records *r = s->r;
-    char *aid = strdup(a->rec.id), *rid = strdup(run->run.id);
-    run->csv_fetching = true;
-    lp_aud_pin(r, a);
-    lp_records_unlock(r);
-    int rc = aid && rid ? 0 : -ENOMEM;
-    struct lp_api_error e;
-    memset(&e, 0, sizeof(e));
-    lp_rcache_part *part = rc == 0 ? lp_rcache_begin(s->rcache, rid, &rc) : NULL;
-    if (part) {
-        struct lp_api_sink sink = {.write = sink_write, .reset = sink_reset, .ctx = part};
-        uint64_t len = 0;
-        rc = lp_api_run_export(s->api, aid, rid, &sink, &len, &e);
-        if (rc == 0)
-            rc = lp_rcache_commit(part, len);
-        else
-            lp_rcache_abort(part);
-    }
-    if (rc < 0 && !e.message[0])
-        snprintf(e.message, sizeof(e.message), "results of run %s could not be cached: %s",
-                 rid ? rid : "?", rc == -ENOSPC ? "no space left" : "I/O error");
-    lp_metrics_cache(LP_CACHE_RESULTS, 0);
-    free(aid);
-    free(rid);
-    lp_records_lock(r);
-    run->csv_fetching = false;
-    run->csv_err = rc < 0 ? -rc : 0;
-    lp_records_wake(r);
-    if (rc < 0 && !a->gone)
-        lp_aud_set_error(a, e.message);
-    lp_aud_unpin(r, a);
-    return rc;
-}
-
-/* Where the results stand: cached (0, *size), or downloaded now. */
-static int ensure(struct lp_sync *s, struct lp_aud *a, struct lp_run_rec *run, int *fd,
-                  uint64_t *size)
-{
-    struct lp_records *r = s->r;
-    LP_ASSERT_LOCKED(r);
-    if (!s->rcache) {
-        lp_log(LP_LOG_ERR, "results.csv of run %s: no results cache (see the log at start-up)",
-               run->run.id);
-        return -EIO;
-    }
-    for (int attempt = 0; attempt < 2; attempt++) {
-        while (run->csv_fetching)
-            lp_records_wait(r);
-        int rc = fd ? lp_rcache_open_file(s->rcache, run->run.id, size)
-                    : lp_rcache_size(s->rcache, run->run.id, size);
-        if (rc >= 0) {
-            if (fd)
-                *fd = rc;
-            run->csv_size = *size;
-            run->csv_known = true;
-            lp_metrics_cache(LP_CACHE_RESULTS, 1);
-            return 0;
-        }
-        rc = download(s, a, run);
-        if (rc < 0)
-            return rc;
-        if (a->gone)
-            return -ENOENT;
-    }
-    return -EIO; /* dropped again at once: the bound is smaller than the file */
-}
-
-int lp_sync_run_results(struct lp_sync *s, struct lp_aud *a, struct lp_run_rec *run, uint64_t *size)
-{
-    return ensure(s, a, run, NULL, size);
-}
-
-int lp_sync_run_results_open(struct lp_sync *s, struct lp_aud *a, struct lp_run_rec *run, int *fd,
-                             uint64_t *size)
-{
-    return ensure(s, a, run, fd, size);
-}
-
-void lp_sync_run_results_close(struct lp_sync *s, struct lp_run_rec *run)
-{
-    if (s->rcache)
-        lp_rcache_unpin(s->rcache, run->run.id);
 }

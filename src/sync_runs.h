@@ -19,13 +19,6 @@ int lp_sync_run_queue(struct lp_sync *s, struct lp_aud *a, struct lp_run_rec **o
 int lp_sync_run_cancel(struct lp_sync *s, struct lp_aud *a, struct lp_run_rec *r);
 /* Fetches r's stats once (r->stats). */
 int lp_sync_run_stats(struct lp_sync *s, struct lp_aud *a, struct lp_run_rec *r);
-/* Makes sure r's results.csv is in the results cache (downloading it once)
- * and gives its size. */
-int lp_sync_run_results(struct lp_sync *s, struct lp_aud *a, struct lp_run_rec *r, uint64_t *size);
-/* Opens r's cached results.csv for reading (downloaded again if it was
- * dropped from the cache meanwhile): *fd, pinned until lp_sync_run_results_close. */
-int lp_sync_run_results_open(struct lp_sync *s, struct lp_aud *a, struct lp_run_rec *r, int *fd,
-                             uint64_t *size);
-void lp_sync_run_results_close(struct lp_sync *s, struct lp_run_rec *r);
+/* results.csv: sync_results.h. */
 
 #endif

@@ -302,24 +302,32 @@ int lp_view_rule(lp_view *v, lp_ino ino, enum lp_write_rule *rule)
     return n ? 0 : -ENOENT;
 }
 
-int lp_view_open_fd(lp_view *v, lp_ino ino, int *fd, uint64_t *size)
+int lp_view_open_fd(lp_view *v, lp_ino ino, int *fd, uint64_t *size, struct lp_rcache_live **live)
 {
+    *live = NULL;
     lp_records_lock(v->r);
     struct lp_node *n = lp_node_get(v, ino);
     int rc = !n || !alive(n)   ? -ENOENT
-             : n->ops->open_fd ? n->ops->open_fd(v, n, fd, size)
+             : n->ops->open_fd ? n->ops->open_fd(v, n, fd, size, live)
                                : -EINVAL;
     lp_records_unlock(v->r);
     return rc;
 }
 
-void lp_view_close_fd(lp_view *v, lp_ino ino)
+void lp_view_close_fd(lp_view *v, lp_ino ino, struct lp_rcache_live *live)
 {
     lp_records_lock(v->r);
     struct lp_node *n = lp_node_get(v, ino);
     if (n && n->ops->close_fd)
         n->ops->close_fd(v, n);
     lp_records_unlock(v->r);
+    lp_rcache_live_put(live);
+}
+
+ssize_t lp_view_file_wait(struct lp_rcache_live *live, uint64_t off, size_t len, int ms,
+                          uint64_t *size)
+{
+    return lp_rcache_live_wait(live, off, len, ms, size);
 }
 
 /* The live audience a file belongs to, or NULL. */

@@ -49,9 +49,17 @@ int lp_view_open(lp_view *v, lp_ino ino, bool writing, enum lp_write_rule *rule,
 /* A node's write rule, without opening it (directories: LP_WRITE_NONE). */
 int lp_view_rule(lp_view *v, lp_ino ino, enum lp_write_rule *rule);
 /* LP_READ_FILE: a descriptor holding the file (the caller closes it) and its
- * size; lp_view_close_fd once closed. */
-int lp_view_open_fd(lp_view *v, lp_ino ino, int *fd, uint64_t *size);
-void lp_view_close_fd(lp_view *v, lp_ino ino);
+ * size as known now (0: not yet). While the file is still being downloaded,
+ * *live is set (else NULL): every read waits with lp_view_file_wait first.
+ * lp_view_close_fd once closed, with that live. */
+int lp_view_open_fd(lp_view *v, lp_ino ino, int *fd, uint64_t *size, struct lp_rcache_live **live);
+void lp_view_close_fd(lp_view *v, lp_ino ino, struct lp_rcache_live *live);
+/* A read of len bytes at off of a file still being downloaded: waits at most
+ * ms for its bytes (lp_rcache_live_wait: how many may be read now, -EAGAIN,
+ * or -EIO once the download failed); *size the length as known now. No lock
+ * of the view's is held. */
+ssize_t lp_view_file_wait(struct lp_rcache_live *live, uint64_t off, size_t len, int ms,
+                          uint64_t *size);
 /* Sends a complete payload written to a file (its rule's word or config). */
 int lp_view_store(lp_view *v, lp_ino ino, const char *payload);
 /* Records a failure the user should find in user.leadpipe.lastError. */

@@ -1,9 +1,11 @@
 """Runs and results (SPEC "Runs and results", "The runs tree", "results.csv"):
-an audience's runs/ directory, results.csv byte for byte from a local cache,
-queueing and cancelling runs, and what happens when downloads go wrong.
+an audience's runs/ directory, results.csv byte for byte from a local cache
+(read while its download runs), queueing and cancelling runs, and what
+happens when downloads go wrong.
 Driven with ls, cat, stat, cmp, head, wc, cp, tar, rsync, python's csv.
 """
 import csv
+import errno
 import io
 import json
 import os
@@ -60,6 +62,17 @@ def exports(emu):
 
 def runs_lists(emu):
     return [r for r in emu.requests("GET") if r["path"].endswith("/runs")]
+
+
+def wait_cached(cache, run, timeout=10):
+    """Waits until run's download became a file of the cache: a reader does not
+    wait for the part's fsync and rename, so the order in which files enter the
+    cache (and which one a bound drops) follows the downloads, not the reads."""
+    f = cache / run["id"]  # a uuid: its own file name
+    deadline = time.monotonic() + timeout
+    while not f.exists():
+        assert time.monotonic() < deadline, "%s never became a cached file" % f
+        time.sleep(0.02)
 
 
 @pytest.fixture
@@ -209,10 +222,14 @@ def test_cache_survives_a_remount(emu, mount_factory, tmp_path):
     m = mount_factory("cache_dir=%s" % cache)
     path = os.path.join(m.path, "Alpha", "runs", dirname(run), "results.csv")
     data = read(path)
+    # Unmounted at once: the read did not wait for the part's fsync and
+    # rename, but the download, whole, still becomes a cached file.
+    m.close()
+    m.check_clean_exit()
     assert oct(os.stat(cache).st_mode & 0o777) == "0o700"
     files = [p for p in cache.rglob("*") if p.is_file()]
     assert files and all(oct(p.stat().st_mode & 0o777) == "0o600" for p in files)
-    m.close()
+    assert not [p for p in files if p.name.endswith(".part")]
     emu.clear_log()
     m2 = mount_factory("cache_dir=%s" % cache)
     assert read(os.path.join(m2.path, "Alpha", "runs", dirname(run), "results.csv")) == data
@@ -225,14 +242,18 @@ def test_tiny_bound_drops_least_recently_used_but_never_an_open_file(emu, mount_
     runs = [add_run(emu, aid, status="completed", rows=400,
                     createdAt="2026-11-2%dT04:00:00.000Z" % i) for i in range(3)]
     size = len(export_bytes(emu, aid, runs[0]["id"]))
-    m = mount_factory("cache_dir=%s,cache_size=%d" % (tmp_path / "c", size * 2 + size // 2))
+    cache = tmp_path / "c"
+    m = mount_factory("cache_dir=%s,cache_size=%d" % (cache, size * 2 + size // 2))
     base = os.path.join(m.path, "Alpha", "runs")
     paths = [os.path.join(base, dirname(r), "results.csv") for r in runs]
     held = open(paths[0], "rb")  # pinned while open
     try:
         first = held.read(10)
+        wait_cached(cache, runs[0])
         read(paths[1])
+        wait_cached(cache, runs[1])
         read(paths[2])  # over the bound: 1 is the least recently used unpinned
+        wait_cached(cache, runs[2])
         emu.clear_log()
         assert held.read() and first
         read(paths[0])
@@ -241,6 +262,85 @@ def test_tiny_bound_drops_least_recently_used_but_never_an_open_file(emu, mount_
         assert len(exports(emu)) == 1  # dropped, fetched again
     finally:
         held.close()
+
+
+# ---------------------------------------------------------------------------
+# reading while the download runs
+
+BIG = 4000000  # bytes of export: room for a stall well past the first reads
+
+
+def big_run(emu, mount_factory, options="cache_timeout=30"):
+    """A completed run of about BIG bytes on a fresh mount: (want, mount, path)."""
+    aid = create(emu, "Alpha")
+    run = add_run(emu, aid, status="completed", targetBytes=BIG)
+    want = export_bytes(emu, aid, run["id"])
+    m = mount_factory(options)
+    emu.clear_log()
+    return want, m, os.path.join(m.path, "Alpha", "runs", dirname(run), "results.csv")
+
+
+def test_the_first_bytes_come_before_the_download_ends(emu, mount_factory):
+    want, m, path = big_run(emu, mount_factory)
+    emu.fault(kind="stall", after_bytes=2000000, seconds=4, suffix="/export.csv")
+    t0 = time.monotonic()
+    assert os.stat(path).st_size == len(want)  # the Content-Length, at once
+    head = subprocess.run(["head", "-c", "1000", path], capture_output=True, timeout=30)
+    took = time.monotonic() - t0
+    assert head.returncode == 0 and head.stdout == want[:1000]
+    assert took < 2.5, took  # not after the 4 s stall
+    # head closed the file mid-download; the download went on and is the one
+    # the whole read gets, past the stall.
+    assert read(path) == want
+    assert time.monotonic() - t0 > 3.5  # the stall was real
+    assert len(exports(emu)) == 1
+
+
+def test_a_read_past_a_stall_that_fails_gets_eio(emu, mount_factory):
+    want, m, path = big_run(emu, mount_factory, "timeout=1,tries=1")
+    emu.fault(kind="stall", after_bytes=1000000, seconds=5, suffix="/export.csv")
+    with open(path, "rb", buffering=0) as f:
+        assert f.read(1000) == want[:1000]  # before the stall: served
+        f.seek(3000000)
+        t0 = time.monotonic()
+        with pytest.raises(OSError) as e:
+            f.read(1000)
+        assert e.value.errno == errno.EIO
+        assert time.monotonic() - t0 < 4.5  # the stall's cut-off (timeout=1), not its end
+        with pytest.raises(OSError):  # and for good: that download failed
+            f.read(1000)
+    # Never served as complete: a new open fetches it again, whole.
+    assert read(path) == want
+    assert os.stat(path).st_size == len(want)
+    assert len(exports(emu)) == 2
+
+
+def test_two_readers_share_one_download(emu, mount_factory, tmp_path):
+    want, m, path = big_run(emu, mount_factory)
+    emu.fault(kind="stall", after_bytes=1000000, seconds=1, suffix="/export.csv")
+    m.sh('cat "%s" > "%s/a" & cat "%s" > "%s/b"; wait' % (path, tmp_path, path, tmp_path),
+         check=True)
+    assert (tmp_path / "a").read_bytes() == want
+    assert (tmp_path / "b").read_bytes() == want
+    assert len(exports(emu)) == 1
+
+
+def test_unmount_mid_download_stops_it_and_keeps_nothing(emu, mount_factory, tmp_path):
+    cache = tmp_path / "cache"
+    want, m, path = big_run(emu, mount_factory, "cache_dir=%s" % cache)
+    emu.fault(kind="stall", after_bytes=100000, seconds=15, suffix="/export.csv")
+    t0 = time.monotonic()
+    assert os.stat(path).st_size == len(want)
+    assert time.monotonic() - t0 < 2
+    assert [p.name for p in cache.rglob("*.part")]  # being written
+    t0 = time.monotonic()
+    m.close()
+    assert time.monotonic() - t0 < 5  # neither the 15 s stall nor the 20 s timeout
+    m.check_clean_exit()
+    assert [p for p in cache.rglob("*") if p.is_file()] == []  # the part discarded
+    # Fetched whole by the next mount.
+    m2 = mount_factory("cache_dir=%s" % cache)
+    assert read(os.path.join(m2.path, os.path.relpath(path, m.path))) == want
 
 
 # ---------------------------------------------------------------------------

@@ -352,12 +352,19 @@ struct mem_sink {
     size_t len, cap;
     bool keep;
     int resets, writes;
-    int fail_after; /* > 0: the write after this many fails with -ENOSPC */
+    int fail_after;     /* > 0: the write after this many fails with -ENOSPC */
+    int announces;      /* lengths announced */
+    int64_t announced;  /* the last one */
+    bool late_announce; /* a write came before its try's announcement */
+    size_t stop_at;     /* > 0: stop asked once this many bytes came */
+    double stop_time;   /* > 0: stop asked from this time (now_s) on */
 };
 
 static int mem_write(void *ctx, const char *p, size_t n)
 {
     struct mem_sink *m = ctx;
+    if (m->announces == 0 || (m->len == 0 && m->announced == INT64_MIN))
+        m->late_announce = true;
     if (m->fail_after > 0 && m->writes >= m->fail_after)
         return -ENOSPC;
     m->writes++;
@@ -377,7 +384,22 @@ static int mem_reset(void *ctx)
     struct mem_sink *m = ctx;
     m->len = 0;
     m->resets++;
+    m->announced = INT64_MIN; /* the next try announces again */
     return 0;
+}
+
+static void mem_announce(void *ctx, int64_t length)
+{
+    struct mem_sink *m = ctx;
+    m->announces++;
+    m->announced = length;
+}
+
+static bool mem_stop(void *ctx)
+{
+    struct mem_sink *m = ctx;
+    return (m->stop_at > 0 && m->len >= m->stop_at) ||
+           (m->stop_time > 0 && now_s() >= m->stop_time);
 }
 
 /* The export's exact size per the emulator. */
@@ -423,9 +445,17 @@ static unsigned long long received_metric(void)
 static int export_into(lp_api *api, const char *run_id, struct mem_sink *m, uint64_t *len,
                        struct lp_api_error *err)
 {
-    struct lp_api_sink sink = {.write = mem_write, .reset = mem_reset, .ctx = m};
+    struct lp_api_sink sink = {.write = mem_write,
+                               .reset = mem_reset,
+                               .announce = mem_announce,
+                               .stop = mem_stop,
+                               .ctx = m};
     m->len = 0;
     m->resets = 0;
+    m->writes = 0;
+    m->announces = 0;
+    m->announced = INT64_MIN;
+    m->late_announce = false;
     return lp_api_run_export(api, aud, run_id, &sink, len, err);
 }
 
@@ -457,6 +487,10 @@ static void test_export(void)
     CHECK_INT(len, bytes);
     check_same(&m, &want);
     CHECK_INT(m.resets, 0);
+    /* The length is announced once, before the first byte. */
+    CHECK_INT(m.announces, 1);
+    CHECK_INT(m.announced, bytes);
+    CHECK(!m.late_announce);
     cJSON *log;
     const cJSON *req = NULL;
     CHECK_INT(logged(&log, "GET", "/export.csv", &req), 1);
@@ -471,16 +505,24 @@ static void test_export(void)
     CHECK_INT(err.http_status, 202);
     CHECK_INT(len, 0);
     CHECK_INT(m.len, 0);
+    CHECK_INT(m.announces, 0); /* not the 200 of an export */
     CHECK_INT(export_into(api, cancelled, &m, &len, &err), -EEXIST);
     CHECK_INT(m.len, 0);
 
     /* A sink that fails ends the call at once with its errno: no retry. */
     ctl_ok("POST", "/_emu/log/clear", "{}");
     m.fail_after = 2;
-    m.writes = 0;
     CHECK_INT(export_into(api, done, &m, &len, &err), -ENOSPC);
     CHECK_INT(count_logged("GET", "/export.csv"), 1);
     m.fail_after = 0;
+
+    /* Told to stop: -ECANCELED at once, no retry. */
+    ctl_ok("POST", "/_emu/log/clear", "{}");
+    m.stop_at = 1;
+    CHECK_INT(export_into(api, done, &m, &len, &err), -ECANCELED);
+    CHECK_INT(count_logged("GET", "/export.csv"), 1);
+    CHECK(m.len < want.body_len);
+    m.stop_at = 0;
 
     /* Other requests on this thread's handle still have their total timeout. */
     lp_api *quick = client(1000, 1);
@@ -541,6 +583,22 @@ static void test_export_faults(void)
     ctl_ok("POST", "/_emu/settings", "{\"latency_ms\":0}");
     CHECK(took > 2.3);
     check_same(&m, &want);
+
+    /* Told to stop while the answer stalls: ends within about a second,
+     * not after the stall or the timeout. */
+    ctl_ok("POST", "/_emu/faults",
+           "{\"kind\":\"stall\",\"after_bytes\":20000,\"seconds\":3,"
+           "\"suffix\":\"/export.csv\"}");
+    lp_api *slow = client(10000, 3);
+    t0 = now_s();
+    m.stop_time = t0 + 0.5; /* while it stalls */
+    CHECK_INT(export_into(slow, done, &m, &len, &err), -ECANCELED);
+    took = now_s() - t0;
+    m.stop_time = 0;
+    fprintf(stderr, "stopped stalled export after %.2f s\n", took);
+    CHECK_INT(m.len, 20000);
+    CHECK(took > 0.4 && took < 2.0);
+    lp_api_free(slow);
     lp_api_free(patient);
 
     /* A cut, a 5xx, a Content-Length too long or too short, a dropped
@@ -569,6 +627,9 @@ static void test_export_faults(void)
                 CHECK_INT(len, want.body_len);
                 check_same(&m, &want);
                 CHECK_INT(m.resets, 1);
+                /* Each try announced its own length before its bytes. */
+                CHECK_INT(m.announced, want.body_len);
+                CHECK(!m.late_announce);
             } else {
                 CHECK_INT(rc, -EIO);
                 CHECK_INT(len, 0);

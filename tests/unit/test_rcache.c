@@ -118,7 +118,7 @@ static bool cached(lp_rcache *c, const char *key)
 static long read_key(lp_rcache *c, const char *key, char *buf, size_t len)
 {
     uint64_t size = 0;
-    int fd = lp_rcache_open_file(c, key, &size);
+    int fd = lp_rcache_open_file(c, key, &size, NULL);
     if (fd < 0)
         return fd;
     ssize_t n = pread(fd, buf, len, 0);
@@ -221,7 +221,7 @@ static void test_round_trip(void)
     CHECK_INT(lp_rcache_bytes(c), sizeof data);
     CHECK(!exists_in(dir, "run_abc.part"));
     CHECK_INT(lp_rcache_size(c, "other", &size), -ENOENT);
-    CHECK_INT(lp_rcache_open_file(c, "other", &size), -ENOENT);
+    CHECK_INT(lp_rcache_open_file(c, "other", &size, NULL), -ENOENT);
     lp_rcache_unpin(c, "other"); /* harmless */
     lp_rcache_close(c);
     rm_rf(dir);
@@ -238,7 +238,7 @@ static void test_wrong_length(void)
     CHECK(!cached(c, "short"));
     CHECK(!cached(c, "long"));
     uint64_t size;
-    CHECK_INT(lp_rcache_open_file(c, "short", &size), -ENOENT);
+    CHECK_INT(lp_rcache_open_file(c, "short", &size, NULL), -ENOENT);
     CHECK_INT(count_names(dir), 0);
     CHECK_INT(lp_rcache_bytes(c), 0);
 
@@ -335,10 +335,10 @@ static void test_pins(void)
     char dir[128];
     lp_rcache *c = open_abc(dir, sizeof dir, "pins");
     uint64_t size;
-    int fd = lp_rcache_open_file(c, "A", &size);
+    int fd = lp_rcache_open_file(c, "A", &size, NULL);
     CHECK(fd >= 0);
     /* Pinned twice, unpinned once: still pinned. */
-    int fd2 = lp_rcache_open_file(c, "A", &size);
+    int fd2 = lp_rcache_open_file(c, "A", &size, NULL);
     CHECK(fd2 >= 0);
     close(fd2);
     lp_rcache_unpin(c, "A");
@@ -365,7 +365,7 @@ static void test_pins(void)
     CHECK_INT(put_fill(c, "BIG", 'x', 500), 0);
     CHECK(cached(c, "BIG"));
     CHECK_INT(lp_rcache_bytes(c), 500);
-    fd = lp_rcache_open_file(c, "BIG", &size);
+    fd = lp_rcache_open_file(c, "BIG", &size, NULL);
     CHECK(fd >= 0);
     CHECK_INT(size, 500);
     CHECK_INT(put_fill(c, "G", 'g', 100), 0);
@@ -647,7 +647,7 @@ static void *worker_main(void *arg)
                 w->errors++;
         }
         uint64_t size = 0;
-        int fd = lp_rcache_open_file(w->c, key, &size);
+        int fd = lp_rcache_open_file(w->c, key, &size, NULL);
         if (fd == -ENOENT)
             continue; /* dropped meanwhile by another commit */
         if (fd < 0) {
