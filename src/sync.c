@@ -15,6 +15,11 @@
 #include "metrics.h"
 
 #define SWEEP_TRIGGER_GAP 1.0 /* seconds between two misses that look like a sweep */
+/* A listing is trusted this long even when cache_timeout is shorter (0): one
+ * command sends the kernel's requests in a burst (`ls` asks the root's
+ * attributes three or four times around its readdir) and they share one
+ * listing; the next command, a moment later, gets a new one. */
+#define LISTING_BURST 0.5
 
 static void prefetch_one(void *ctx, const char *id);
 
@@ -82,7 +87,8 @@ int lp_sync_listing(struct lp_sync *s, bool force, struct lp_api_error *err)
         return s->loaded ? 0 : -EIO;
     }
     double now = lp_now();
-    if (!force && s->loaded && (now - s->list_time < r->cache_timeout || lp_records_holding(r))) {
+    double trusted = r->cache_timeout > LISTING_BURST ? r->cache_timeout : LISTING_BURST;
+    if (!force && s->loaded && (now - s->list_time < trusted || lp_records_holding(r))) {
         lp_metrics_cache(LP_CACHE_LISTING, 1);
         return 0;
     }
