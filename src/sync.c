@@ -1,7 +1,9 @@
 /* sync.c - the listing refresh, config fetches and write-throughs of sync.h.
  * Each request is made with the records lock dropped and the record pinned;
  * a change made here after a listing was requested is never undone by that
- * listing (changed_seq against the sequence number it started at).
+ * listing (changed_seq against the sequence number it started at): nor is a
+ * deletion (the store's tombs), nor a POST whose answer is still on its way
+ * (sync_create.c).
  */
 #include "sync.h"
 
@@ -13,6 +15,7 @@
 
 #include "log.h"
 #include "metrics.h"
+#include "sync_create.h"
 
 #define SWEEP_TRIGGER_GAP 1.0 /* seconds between two misses that look like a sweep */
 /* A listing is trusted this long even when cache_timeout is shorter (0): one
@@ -53,6 +56,10 @@ static void apply_listing(struct lp_sync *s, struct lp_audience *items, size_t n
     for (size_t i = 0; i < n; i++) {
         struct lp_aud *a = lp_records_by_id(r, items[i].id);
         if (!a) {
+            /* Deleted here since this listing was asked for; or made by a
+             * POST whose answer, still on its way, brings it in. */
+            if (lp_records_buried(r, items[i].id, start_seq) || lp_create_claimant(r, &items[i]))
+                continue;
             a = lp_records_add(r, &items[i], false);
             if (!a) {
                 lp_log(LP_LOG_ERR, "out of memory while listing audiences");
@@ -73,6 +80,7 @@ static void apply_listing(struct lp_sync *s, struct lp_audience *items, size_t n
         lp_records_remove(r, a);
         names_changed = true;
     }
+    lp_records_forget_buried(r, start_seq);
     if (names_changed)
         lp_records_names_changed(r);
 }
@@ -208,7 +216,7 @@ int lp_sync_config(struct lp_sync *s, struct lp_aud *a)
             rc = -ENOENT;
         } else if (rc == -ENOENT) {
             lp_aud_set_error(a, e.message);
-            lp_records_remove(r, a);
+            lp_records_bury(r, a);
             lp_records_names_changed(r);
         } else if (rc < 0) {
             lp_aud_set_error(a, e.message);
@@ -253,7 +261,7 @@ static int finish_write(struct lp_records *r, struct lp_aud *a, int rc, struct l
     if (rc < 0) {
         lp_aud_set_error(a, e->message);
         if (rc == -ENOENT) {
-            lp_records_remove(r, a);
+            lp_records_bury(r, a);
             lp_records_names_changed(r);
         }
         return rc;
@@ -262,6 +270,12 @@ static int finish_write(struct lp_records *r, struct lp_aud *a, int rc, struct l
     lp_aud_set_error(a, NULL);
     bool names = false;
     if (got->id && !a->rec.id) {
+        /* A listing that landed first and did not see it as this POST's (a
+         * name the API changed) shows it already: one directory, the one
+         * the user made. */
+        struct lp_aud *twin = lp_records_by_id(r, got->id);
+        if (twin)
+            lp_records_remove(r, twin);
         if (lp_records_adopt_id(r, a, got->id) < 0) {
             /* Created, but it cannot be indexed here: drop the local copy so
              * the next listing shows it, rather than POST it twice. */
@@ -297,33 +311,30 @@ static int write_local(struct lp_records *r, struct lp_aud *a, enum write_kind k
     return 0;
 }
 
+/* The PATCH of one field, lock dropped while the API answers. */
+static int send_update(struct lp_sync *s, struct lp_aud *a, enum write_kind kind, const char *value,
+                       struct lp_audience *got, struct lp_api_error *e)
+{
+    char *id = strdup(a->rec.id);
+    lp_records_unlock(s->r);
+    int rc = id ? lp_api_update(s->api, id, kind == WRITE_NAME ? value : NULL,
+                                kind == WRITE_STATUS ? value : NULL,
+                                kind == WRITE_CONFIG ? value : NULL, got, e)
+                : -ENOMEM;
+    free(id);
+    lp_records_lock(s->r);
+    return rc;
+}
+
 static int write_remote(struct lp_sync *s, struct lp_aud *a, enum write_kind kind,
                         const char *value)
 {
-    char *id = a->rec.id ? strdup(a->rec.id) : NULL;
-    char *name = strdup(a->rec.name ? a->rec.name : "");
-    char *status = strdup(a->rec.status ? a->rec.status : "draft");
-    bool create = a->pending;
-    lp_records_unlock(s->r);
-
     struct lp_audience got;
     struct lp_api_error e;
     memset(&got, 0, sizeof(got));
     memset(&e, 0, sizeof(e));
-    int rc;
-    if (!name || !status || (!create && !id))
-        rc = -ENOMEM;
-    else if (create)
-        rc = lp_api_create(s->api, name, status, value, &got, &e);
-    else
-        rc = lp_api_update(s->api, id, kind == WRITE_NAME ? value : NULL,
-                           kind == WRITE_STATUS ? value : NULL, kind == WRITE_CONFIG ? value : NULL,
-                           &got, &e);
-    free(id);
-    free(name);
-    free(status);
-
-    lp_records_lock(s->r);
+    int rc = a->pending ? lp_create_post(s, a, value, &got, &e)
+                        : send_update(s, a, kind, value, &got, &e);
     rc = finish_write(s->r, a, rc, &got, &e);
     lp_audience_clear(&got);
     return rc;
@@ -381,9 +392,7 @@ int lp_sync_delete(struct lp_sync *s, struct lp_aud *a)
             lp_aud_set_error(a, e.message);
     }
     if (began && (rc == 0 || rc == -ENOENT)) {
-        if (rc == 0)
-            lp_aud_touch(r, a);
-        lp_records_remove(r, a);
+        lp_records_bury(r, a);
         lp_records_names_changed(r);
     }
     if (began)
