@@ -35,6 +35,7 @@ static void tell(struct lp_records *r, struct lp_aud *a, enum lp_rec_event ev)
 static void aud_free(struct lp_aud *a)
 {
     lp_runs_free(a->runs);
+    free(a->create_config);
     lp_audience_clear(&a->rec);
     free(a->config_text);
     free(a->last_error);
@@ -188,6 +189,10 @@ void lp_aud_set_create(struct lp_records *r, struct lp_aud *a, enum lp_create st
     else if (a->create != LP_CREATE_NONE && state == LP_CREATE_NONE)
         r->creating--;
     a->create = state;
+    if (state == LP_CREATE_NONE) {
+        free(a->create_config);
+        a->create_config = NULL;
+    }
 }
 
 int lp_records_adopt_id(struct lp_records *r, struct lp_aud *a, char *id)

@@ -24,10 +24,13 @@
 #include "runs.h"
 
 /* Where a pending audience's POST stands. While it is sent, a listing that
- * already carries the audience it made must not show it a second time. */
+ * already carries the audience it made must not show it a second time; once
+ * its answer is lost, the audience the API lists under that name is adopted
+ * rather than POSTed again. */
 enum lp_create {
     LP_CREATE_NONE,
     LP_CREATE_SENT, /* the POST is on its way: its answer adopts what it made */
+    LP_CREATE_LOST, /* its answer was lost: the API may have made it, or not */
 };
 
 /* One audience. Every field is protected by the store's lock. */
@@ -36,6 +39,7 @@ struct lp_aud {
     bool pending;           /* made by mkdir, not yet POSTed */
     enum lp_create create;  /* a pending one's POST (lp_aud_set_create) */
     time_t create_sent;     /* wall clock when that POST was sent, to compare with createdAt */
+    char *create_config;    /* LP_CREATE_LOST: the config that POST carried */
     bool gone;              /* deleted or vanished; freed when no one holds it */
     bool busy;              /* a write-through is in flight (they are serialised) */
     bool fetching;          /* a GET of the config is in flight */
@@ -122,7 +126,8 @@ bool lp_records_buried(const struct lp_records *r, const char *id, uint64_t sinc
 /* A listing asked for at mutation counter upto has landed: what went before
  * then needs no remembering. */
 void lp_records_forget_buried(struct lp_records *r, uint64_t upto);
-/* Where a pending record's POST stands (keeps r->creating). */
+/* Where a pending record's POST stands (keeps r->creating; NONE frees
+ * create_config). */
 void lp_aud_set_create(struct lp_records *r, struct lp_aud *a, enum lp_create state);
 /* A pending record got its id from the API. Returns 0 or -ENOMEM. */
 int lp_records_adopt_id(struct lp_records *r, struct lp_aud *a, char *id);

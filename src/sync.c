@@ -3,7 +3,8 @@
  * a change made here after a listing was requested is never undone by that
  * listing (changed_seq against the sequence number it started at): nor is a
  * deletion (the store's tombs), nor a POST whose answer is still on its way
- * (sync_create.c).
+ * (sync_create.c). A POST whose answer was lost is resolved by a listing: the
+ * audience it made, if the API lists it, becomes the pending directory's.
  */
 #include "sync.h"
 
@@ -56,11 +57,15 @@ static void apply_listing(struct lp_sync *s, struct lp_audience *items, size_t n
     for (size_t i = 0; i < n; i++) {
         struct lp_aud *a = lp_records_by_id(r, items[i].id);
         if (!a) {
-            /* Deleted here since this listing was asked for; or made by a
-             * POST whose answer, still on its way, brings it in. */
-            if (lp_records_buried(r, items[i].id, start_seq) || lp_create_claimant(r, &items[i]))
+            /* Deleted here since this listing was asked for. */
+            if (lp_records_buried(r, items[i].id, start_seq))
                 continue;
-            a = lp_records_add(r, &items[i], false);
+            /* Made by a pending directory's POST: one still waiting for its
+             * answer takes it in from there; one whose answer was lost, here. */
+            struct lp_aud *mine = lp_create_claimant(r, &items[i]);
+            if (mine && (mine->create == LP_CREATE_SENT || lp_create_adopt(r, mine, &items[i]) < 0))
+                continue;
+            a = mine ? mine : lp_records_add(r, &items[i], false);
             if (!a) {
                 lp_log(LP_LOG_ERR, "out of memory while listing audiences");
                 continue;
@@ -92,7 +97,10 @@ int lp_sync_listing(struct lp_sync *s, bool force, struct lp_api_error *err)
     if (s->listing) {
         while (s->listing)
             lp_records_wait(r);
-        return s->loaded ? 0 : -EIO;
+        /* force: the caller needs a listing asked for after now, not one
+         * that was on its way already. */
+        if (!force)
+            return s->loaded ? 0 : -EIO;
     }
     double now = lp_now();
     double trusted = r->cache_timeout > LISTING_BURST ? r->cache_timeout : LISTING_BURST;
@@ -326,6 +334,26 @@ static int send_update(struct lp_sync *s, struct lp_aud *a, enum write_kind kind
     return rc;
 }
 
+/* a's POST lost its answer (LP_CREATE_LOST): a listing asked for now shows
+ * whether the API made the audience, and apply_listing gives it to a.
+ * Returns 1 when a was adopted, 0 when the API does not list it (a stays
+ * pending), -ENOENT when a went meanwhile, or the listing's error: without
+ * one, nobody can tell whether a POST would make a second audience. a is
+ * pinned. */
+static int resolve_lost(struct lp_sync *s, struct lp_aud *a)
+{
+    struct lp_api_error e;
+    memset(&e, 0, sizeof(e));
+    int rc = lp_sync_listing(s, true, &e);
+    if (a->gone)
+        return -ENOENT;
+    if (rc < 0 || e.err) {
+        lp_aud_set_error(a, e.message);
+        return rc < 0 ? rc : -e.err;
+    }
+    return a->pending ? 0 : 1;
+}
+
 static int write_remote(struct lp_sync *s, struct lp_aud *a, enum write_kind kind,
                         const char *value)
 {
@@ -335,6 +363,18 @@ static int write_remote(struct lp_sync *s, struct lp_aud *a, enum write_kind kin
     memset(&e, 0, sizeof(e));
     int rc = a->pending ? lp_create_post(s, a, value, &got, &e)
                         : send_update(s, a, kind, value, &got, &e);
+    if (rc < 0 && e.answer_lost && a->create == LP_CREATE_LOST && !a->gone) {
+        int found = resolve_lost(s, a);
+        if (found == 1) {
+            lp_aud_touch(s->r, a);
+            lp_audience_clear(&got);
+            return 0; /* made by this POST: it carried what was written */
+        }
+        size_t len = strlen(e.message);
+        snprintf(e.message + len, sizeof(e.message) - len,
+                 "; the API does not list it (yet): the next write here looks again before "
+                 "it sends a POST");
+    }
     rc = finish_write(s->r, a, rc, &got, &e);
     lp_audience_clear(&got);
     return rc;
@@ -348,7 +388,14 @@ static int write_through(struct lp_sync *s, struct lp_aud *a, enum write_kind ki
     lp_aud_pin(r, a);
     int rc = begin_write(r, a);
     if (rc == 0) {
-        if (a->pending && kind != WRITE_CONFIG)
+        /* Whatever is written to a directory whose POST may have made the
+         * audience goes to that audience, if the API lists it now. */
+        int adopted = a->pending && a->create == LP_CREATE_LOST ? resolve_lost(s, a) : 0;
+        if (adopted < 0)
+            rc = adopted;
+        else if (adopted && kind == WRITE_CONFIG && a->rec.config && !strcmp(a->rec.config, value))
+            rc = 0; /* the config its POST carried: nothing is left to send */
+        else if (a->pending && kind != WRITE_CONFIG)
             rc = write_local(r, a, kind, value);
         else
             rc = write_remote(s, a, kind, value);
@@ -380,6 +427,11 @@ int lp_sync_delete(struct lp_sync *s, struct lp_aud *a)
     lp_aud_pin(r, a);
     int rc = begin_write(r, a);
     bool began = rc == 0;
+    /* Its POST may have made the audience: rmdir deletes that too. */
+    if (rc == 0 && a->pending && a->create == LP_CREATE_LOST) {
+        rc = resolve_lost(s, a);
+        rc = rc < 0 ? rc : 0;
+    }
     if (rc == 0 && !a->pending) {
         char *id = strdup(a->rec.id);
         lp_records_unlock(r);

@@ -2,9 +2,11 @@
 
 A listing requested before `rmdir X` must not bring X back when it lands; a
 listing that lands before a POST's answer must not show the new audience
-twice. The emulator's `stall` fault (the request is carried out, its answer
-held back) and `delay` fault (the request is carried out only after the
-pause) make each race happen every time.
+twice; a POST whose answer was lost (dropped connection, timeout) must not
+leave the user to create a second audience: the pending directory adopts the
+one the API now lists under its name. The emulator's `stall` fault (the
+request is carried out, its answer held back) and `delay` fault (the request
+is carried out only after the pause) make each race happen every time.
 
 Each test checks what the tools a user types show (ls, cat, cp, mv, rmdir),
 what the API received (the emulator's log) and what it holds (its state).
@@ -17,6 +19,7 @@ import time
 API = "/v1/intent/audiences"
 CFG = {"topicIds": [101, 202], "minScore": 70, "maxScore": 99, "minTopicOverlap": 1,
        "filters": {}}
+EIO_TEXT = "Input/output error"
 
 
 def run(*argv, timeout=60):
@@ -131,3 +134,105 @@ def test_listing_before_the_posts_answer_shows_the_new_audience_once(emu, mount_
     assert json.loads(open(os.path.join(m.path, "Fresh", "config.json")).read()) == CFG
     assert [w[0] for w in writes(emu)] == ["POST"]
     assert [a["name"] for a in emu.state()] == ["Audience 00001", "Fresh"]
+
+
+# ---------------------------------------------------------------- item 3: a POST's answer lost
+
+
+def test_post_answer_lost_adopts_the_audience(emu, mount_factory, tmp_path):
+    """The API creates the audience and the connection drops before its
+    answer: cp succeeds (the directory adopts what the API lists under its
+    name), and the API ends up with exactly one audience of that name, even
+    for a user who retries on any error."""
+    emu.reset(seed=1)
+    m = mount_factory("cache_timeout=30,timeout=2,tries=3")
+    assert m.sh('mkdir "$M/Launch" && echo active > "$M/Launch/status"').returncode == 0
+    emu.clear_log()
+    emu.fault(method="POST", path=API, kind="drop", process=True)
+    src = cfg_file(tmp_path)
+    r = m.sh('cp "$S" "$M/Launch/config.json" || cp "$S" "$M/Launch/config.json"',
+             env={"S": src})
+    assert (r.returncode, r.stderr) == (0, "")
+
+    made = emu.by_name("Launch")
+    assert len(made) == 1, "the API holds %d audiences named Launch" % len(made)
+    assert [w[0] for w in writes(emu)] == ["POST"]
+    assert made[0]["status"] == "active" and made[0]["config"] == CFG
+    assert ls(m) == ["Audience 00001", "Launch"]
+    d = os.path.join(m.path, "Launch")
+    assert xattr_id(d) == made[0]["id"]
+    assert open(os.path.join(d, "status")).read() == "active\n"
+    assert json.loads(open(os.path.join(d, "config.json")).read()) == CFG
+    # It is a real audience now: rmdir deletes it.
+    emu.clear_log()
+    assert m.sh('rmdir "$M/Launch"').returncode == 0
+    assert writes(emu) == [("DELETE", API + "/" + made[0]["id"], 200)]
+    assert emu.by_name("Launch") == []
+
+
+def test_slow_post_then_retry_adopts_instead_of_posting_again(emu, mount_factory, tmp_path):
+    """The API carries out the POST only after the client gave up (timeout=1,
+    the POST delayed 2 s): cp fails with EIO, as nothing could be seen yet.
+    The user retries once the API has it: the retry finds it under the
+    directory's name and adopts it; no second POST, one audience."""
+    emu.reset(seed=1)
+    m = mount_factory("cache_timeout=30,timeout=1,tries=2")
+    assert m.sh('mkdir "$M/Slow"').returncode == 0
+    emu.clear_log()
+    emu.fault(method="POST", path=API, kind="delay", seconds=2)
+    src = cfg_file(tmp_path)
+    r = m.sh('cp "$S" "$M/Slow/config.json"', env={"S": src})
+    assert r.returncode == 1 and EIO_TEXT in r.stderr, r
+    wait_for(lambda: emu.by_name("Slow"), "the delayed POST was carried out")
+    assert ls(m) == ["Audience 00001", "Slow"]
+
+    r = m.sh('cp "$S" "$M/Slow/config.json"', env={"S": src})
+    assert (r.returncode, r.stderr) == (0, "")
+    made = emu.by_name("Slow")
+    assert len(made) == 1, "the API holds %d audiences named Slow" % len(made)
+    assert [w[0] for w in writes(emu)] == ["POST"]
+    assert made[0]["config"] == CFG
+    assert ls(m) == ["Audience 00001", "Slow"]
+    assert xattr_id(os.path.join(m.path, "Slow")) == made[0]["id"]
+
+
+def lost_post(emu, m, tmp_path, name):
+    """mkdir NAME, then a cp whose POST the API carries out only after the
+    client gave up (timeout=1, the POST delayed 2 s): EIO. Returns once the
+    API has the audience."""
+    assert m.sh('mkdir "$M/%s"' % name).returncode == 0
+    emu.clear_log()
+    emu.fault(method="POST", path=API, kind="delay", seconds=2)
+    r = m.sh('cp "$S" "$M/%s/config.json"' % name, env={"S": cfg_file(tmp_path)})
+    assert r.returncode == 1 and EIO_TEXT in r.stderr, r
+    wait_for(lambda: emu.by_name(name), "the delayed POST was carried out")
+    return emu.by_name(name)[0]
+
+
+def test_lost_post_is_adopted_by_the_next_listing(emu, mount_factory, tmp_path):
+    """After the lost answer, the next listing that carries the audience makes
+    it the directory's: one entry, with the API's id, whose config is what
+    was written."""
+    emu.reset(seed=1)
+    m = mount_factory("cache_timeout=30,timeout=1,tries=2")
+    made = lost_post(emu, m, tmp_path, "Later")
+    assert m.sh('echo > "$M/.leadpipe/refresh"').returncode == 0
+    assert ls(m) == ["Audience 00001", "Later"]
+    d = os.path.join(m.path, "Later")
+    assert xattr_id(d) == made["id"]
+    assert json.loads(open(os.path.join(d, "config.json")).read()) == CFG
+    assert [w[0] for w in writes(emu)] == ["POST"]
+
+
+def test_rmdir_after_a_lost_post_deletes_what_it_made(emu, mount_factory, tmp_path):
+    """rmdir of the directory whose POST lost its answer: the API made the
+    audience, so rmdir deletes it there too (a pending directory alone would
+    go without a request, leaving the audience behind)."""
+    emu.reset(seed=1)
+    m = mount_factory("cache_timeout=30,timeout=1,tries=2")
+    made = lost_post(emu, m, tmp_path, "Unwanted")
+    r = m.sh('rmdir "$M/Unwanted"')
+    assert (r.returncode, r.stderr) == (0, "")
+    assert writes(emu) == [("POST", API, 201), ("DELETE", API + "/" + made["id"], 200)]
+    assert emu.by_name("Unwanted") == []
+    assert ls(m) == ["Audience 00001"]

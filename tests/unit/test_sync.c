@@ -450,6 +450,34 @@ static void test_listing_before_the_posts_answer(void)
     teardown(&f);
 }
 
+/* A POST whose answer is lost (the connection drops after the API made the
+ * audience): a listing asked for at once finds it, and the pending record
+ * becomes it; one POST. */
+static void test_lost_post_is_adopted(void)
+{
+    struct fixture f;
+    setup(&f, "{\"seed\":1}", 3600);
+    load(&f);
+    struct lp_audience rec;
+    memset(&rec, 0, sizeof(rec));
+    rec.name = strdup("Lost answer");
+    rec.status = strdup("active");
+    rec.daily_refresh = -1;
+    control_ok("POST", "/_emu/faults", "{\"method\":\"POST\",\"kind\":\"drop\",\"process\":true}");
+    lp_records_lock(&f.r);
+    struct lp_aud *a = lp_records_add(&f.r, &rec, true);
+    CHECK_INT(lp_sync_config_write(&f.s, a, CONFIG_B), 0);
+    CHECK(!a->pending && a->create == LP_CREATE_NONE && f.r.creating == 0);
+    CHECK(a->rec.id && lp_records_by_id(&f.r, a->rec.id) == a);
+    CHECK_STR(a->rec.status, "active");
+    CHECK_STR(a->rec.config, CONFIG_B);
+    CHECK_INT(f.r.nlive, 2);
+    lp_records_unlock(&f.r);
+    CHECK_INT(requests("POST", AUD_PATH), 1);
+    CHECK_INT(requests("GET", AUD_PATH), 2); /* load, then the look for it */
+    teardown(&f);
+}
+
 /* Two config misses within a second look like a sweep (a glob): the rest are
  * fetched in the background, each exactly once. */
 static void test_sweep(void)
@@ -491,6 +519,7 @@ int main(void)
     test_listing_never_undoes();
     test_listing_never_undoes_a_delete();
     test_listing_before_the_posts_answer();
+    test_lost_post_is_adopted();
     test_sweep();
     lp_emu_stop(&emu);
     return lp_test_summary();
