@@ -174,6 +174,7 @@ static int error_from_response(const lp_api *api, const struct lp_http_response 
     error_reset(err);
     if (resp->transport_error) {
         err->err = EIO;
+        err->answer_lost = resp->maybe_sent;
         snprintf(err->message, sizeof err->message, "%s %s: %s",
                  resp->maybe_sent ? "no answer from" : "cannot reach", api->base_url, resp->error);
         return err->err;
@@ -195,6 +196,7 @@ int lp_api_error_bad_answer(struct lp_api_error *err, long status, const char *r
     error_reset(err);
     err->http_status = status;
     err->err = EIO;
+    err->answer_lost = status >= 200 && status <= 299; /* carried out, answer unreadable */
     /* The model's reasons read as sentences ("the API's answer is not valid JSON"). */
     snprintf(err->message, sizeof err->message, "%s",
              reason && *reason ? reason : "the API answered something this program cannot use");

@@ -23,6 +23,9 @@ struct lp_api_options {
 struct lp_api_error {
     long http_status;  /* 0 when no HTTP answer arrived */
     int err;           /* positive errno per SPEC */
+    bool answer_lost;  /* the request may have been carried out but its answer is
+                        * lost: none came after it was sent (timeout, dropped
+                        * connection), or a 2xx one could not be read */
     char code[64];     /* the API's error code, e.g. "SLOTS_FULL"; may be empty */
     char message[512]; /* the API's message, or a transport/parse description */
 };

@@ -1,6 +1,9 @@
 /* fs_dir.c - FUSE operations that list directories. The kernel keeps
  * listings (cache_readdir) so a warm `find` or glob costs no READDIR; the
  * root's listing is kept only while its names are the ones it was made from.
+ * One readdir asks for the API's listing once, at its start (OPENDIR, or the
+ * READDIR at offset 0): its later chunks and the entries READDIRPLUS looks up
+ * are read from that, whatever cache_timeout says.
  */
 #include "fs_dir.h"
 
@@ -40,7 +43,7 @@ void lp_fs_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
     }
     double t0 = lp_op_start("opendir");
     uint64_t version;
-    int rc = lp_view_dir_version(fs->view, ino, &version);
+    int rc = lp_view_dir_version(fs->view, ino, true, &version);
     lp_op_log(fs, "opendir", t0, ino, NULL, rc);
     if (rc < 0) {
         free(dh);
@@ -67,29 +70,35 @@ void lp_fs_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
     }
 }
 
+/* The listing was refreshed by whoever began this readdir (OPENDIR, or
+ * dh_borrow at offset 0): the snapshot is taken from the records as they are. */
 static int dh_load(struct lp_fs *fs, fuse_ino_t ino, struct lp_dh *dh, uint64_t *version)
 {
     if (dh->loaded)
         return 0;
-    int rc = lp_view_list(fs->view, ino, &dh->ents, &dh->n, version);
+    int rc = lp_view_list(fs->view, ino, false, &dh->ents, &dh->n, version);
     dh->loaded = rc == 0;
     return rc;
 }
 
 /* Without OPENDIR (the kernel keeps listings itself) a READDIR comes with no
  * handle: the root's snapshot is kept per names version, so reading a large
- * root in many chunks stays linear; an audience's few names are read anew. */
-static int dh_borrow(struct lp_fs *fs, fuse_ino_t ino, struct lp_dh *tmp, struct lp_dh **dh)
+ * root in many chunks stays linear; an audience's few names are read anew.
+ * Only the chunk at offset 0 begins a readdir, and may refresh the listing. */
+static int dh_borrow(struct lp_fs *fs, fuse_ino_t ino, off_t off, struct lp_dh *tmp,
+                     struct lp_dh **dh)
 {
+    uint64_t version;
+    int rc = 0;
     if (ino != LP_INO_ROOT) {
         memset(tmp, 0, sizeof(*tmp));
         *dh = tmp;
-        uint64_t version;
-        return dh_load(fs, ino, tmp, &version);
+        if (off == 0)
+            rc = lp_view_dir_version(fs->view, ino, true, &version);
+        return rc < 0 ? rc : dh_load(fs, ino, tmp, &version);
     }
     pthread_mutex_lock(&fs->lock); /* held until dh_return: the snapshot is shared */
-    uint64_t version;
-    int rc = lp_view_dir_version(fs->view, ino, &version);
+    rc = lp_view_dir_version(fs->view, ino, off == 0, &version);
     struct lp_dh *snap = fs->root_snap;
     if (rc == 0 && (!snap || !snap->loaded || snap->version != version)) {
         if (snap) {
@@ -136,7 +145,7 @@ static void readdir_common(fuse_req_t req, fuse_ino_t ino, size_t size, off_t of
     struct lp_dh *dh = (struct lp_dh *)(uintptr_t)fi->fh;
     struct lp_dh tmp;
     uint64_t version;
-    int rc = dh ? dh_load(fs, ino, dh, &version) : dh_borrow(fs, ino, &tmp, &dh);
+    int rc = dh ? dh_load(fs, ino, dh, &version) : dh_borrow(fs, ino, off, &tmp, &dh);
     lp_op_log(fs, op, t0, ino, NULL, rc);
     if (rc < 0) {
         fuse_reply_err(req, -rc);

@@ -35,6 +35,7 @@ static void tell(struct lp_records *r, struct lp_aud *a, enum lp_rec_event ev)
 static void aud_free(struct lp_aud *a)
 {
     lp_runs_free(a->runs);
+    free(a->create_config);
     lp_audience_clear(&a->rec);
     free(a->config_text);
     free(a->last_error);
@@ -43,6 +44,7 @@ static void aud_free(struct lp_aud *a)
 
 void lp_records_destroy(struct lp_records *r)
 {
+    lp_records_forget_buried(r, UINT64_MAX);
     while (r->live) {
         struct lp_aud *a = r->live;
         r->live = a->next;
@@ -134,11 +136,63 @@ void lp_records_remove(struct lp_records *r, struct lp_aud *a)
         a->next->prev = a->prev;
     a->prev = a->next = NULL;
     r->nlive--;
+    lp_aud_set_create(r, a, LP_CREATE_NONE);
     if (a->rec.id && lp_smap_get(&r->by_id, a->rec.id) == a)
         lp_smap_del(&r->by_id, a->rec.id);
     a->pins++; /* the listener releases the view's nodes: keep a until it returns */
     tell(r, a, LP_REC_REMOVED);
     lp_aud_unpin(r, a);
+}
+
+void lp_records_bury(struct lp_records *r, struct lp_aud *a)
+{
+    LP_ASSERT_LOCKED(r);
+    lp_aud_touch(r, a);
+    struct lp_tomb *t = a->rec.id ? calloc(1, sizeof(*t)) : NULL;
+    if (t && (t->id = strdup(a->rec.id))) {
+        t->seq = a->changed_seq;
+        t->next = r->tombs;
+        r->tombs = t;
+    } else if (a->rec.id) {
+        free(t);
+        lp_log(LP_LOG_ERR, "out of memory: a listing in flight may show %s again", a->rec.id);
+    }
+    lp_records_remove(r, a);
+}
+
+bool lp_records_buried(const struct lp_records *r, const char *id, uint64_t since)
+{
+    for (const struct lp_tomb *t = r->tombs; t; t = t->next)
+        if (t->seq > since && strcmp(t->id, id) == 0)
+            return true;
+    return false;
+}
+
+void lp_records_forget_buried(struct lp_records *r, uint64_t upto)
+{
+    for (struct lp_tomb **p = &r->tombs; *p;) {
+        struct lp_tomb *t = *p;
+        if (t->seq <= upto) {
+            *p = t->next;
+            free(t->id);
+            free(t);
+        } else {
+            p = &t->next;
+        }
+    }
+}
+
+void lp_aud_set_create(struct lp_records *r, struct lp_aud *a, enum lp_create state)
+{
+    if (a->create == LP_CREATE_NONE && state != LP_CREATE_NONE)
+        r->creating++;
+    else if (a->create != LP_CREATE_NONE && state == LP_CREATE_NONE)
+        r->creating--;
+    a->create = state;
+    if (state == LP_CREATE_NONE) {
+        free(a->create_config);
+        a->create_config = NULL;
+    }
 }
 
 int lp_records_adopt_id(struct lp_records *r, struct lp_aud *a, char *id)

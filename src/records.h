@@ -16,16 +16,30 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 
 #include "debug.h"
 #include "hashmap.h"
 #include "model.h"
 #include "runs.h"
 
+/* Where a pending audience's POST stands. While it is sent, a listing that
+ * already carries the audience it made must not show it a second time; once
+ * its answer is lost, the audience the API lists under that name is adopted
+ * rather than POSTed again. */
+enum lp_create {
+    LP_CREATE_NONE,
+    LP_CREATE_SENT, /* the POST is on its way: its answer adopts what it made */
+    LP_CREATE_LOST, /* its answer was lost: the API may have made it, or not */
+};
+
 /* One audience. Every field is protected by the store's lock. */
 struct lp_aud {
     struct lp_audience rec; /* the last state the API confirmed (or pending values) */
     bool pending;           /* made by mkdir, not yet POSTed */
+    enum lp_create create;  /* a pending one's POST (lp_aud_set_create) */
+    time_t create_sent;     /* wall clock when that POST was sent, to compare with createdAt */
+    char *create_config;    /* LP_CREATE_LOST: the config that POST carried */
     bool gone;              /* deleted or vanished; freed when no one holds it */
     bool busy;              /* a write-through is in flight (they are serialised) */
     bool fetching;          /* a GET of the config is in flight */
@@ -58,6 +72,14 @@ struct lp_records_listener {
     void *ctx;
 };
 
+/* An audience this mount deleted or found gone, kept until a listing asked
+ * for after that has landed: a listing asked for before may still carry it. */
+struct lp_tomb {
+    char *id;
+    uint64_t seq; /* the mutation counter when it went */
+    struct lp_tomb *next;
+};
+
 struct lp_records {
     pthread_mutex_t lock; /* the cache lock: everything below, and every record */
     pthread_cond_t cond;  /* a fetch, listing or write-through ended */
@@ -71,6 +93,8 @@ struct lp_records {
     double cache_timeout; /* seconds listed data is trusted */
     double fail_hold;     /* see lp_records_failed */
     double api_hold;      /* after a failed request: serve the cache until then */
+    size_t creating;      /* records whose create is not LP_CREATE_NONE */
+    struct lp_tomb *tombs;
     struct lp_records_listener listener;
 };
 
@@ -94,6 +118,17 @@ double lp_now(void);
 struct lp_aud *lp_records_add(struct lp_records *r, struct lp_audience *rec, bool pending);
 /* The record leaves the store (gone); the listener hears REMOVED. */
 void lp_records_remove(struct lp_records *r, struct lp_aud *a);
+/* The same, for a record this mount deleted or an answer said is gone: its id
+ * is remembered, so a listing asked for before now does not bring it back. */
+void lp_records_bury(struct lp_records *r, struct lp_aud *a);
+/* Whether id went (lp_records_bury) after the mutation counter was since. */
+bool lp_records_buried(const struct lp_records *r, const char *id, uint64_t since);
+/* A listing asked for at mutation counter upto has landed: what went before
+ * then needs no remembering. */
+void lp_records_forget_buried(struct lp_records *r, uint64_t upto);
+/* Where a pending record's POST stands (keeps r->creating; NONE frees
+ * create_config). */
+void lp_aud_set_create(struct lp_records *r, struct lp_aud *a, enum lp_create state);
 /* A pending record got its id from the API. Returns 0 or -ENOMEM. */
 int lp_records_adopt_id(struct lp_records *r, struct lp_aud *a, char *id);
 struct lp_aud *lp_records_by_id(struct lp_records *r, const char *id);

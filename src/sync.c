@@ -1,7 +1,10 @@
 /* sync.c - the listing refresh, config fetches and write-throughs of sync.h.
  * Each request is made with the records lock dropped and the record pinned;
  * a change made here after a listing was requested is never undone by that
- * listing (changed_seq against the sequence number it started at).
+ * listing (changed_seq against the sequence number it started at): nor is a
+ * deletion (the store's tombs), nor a POST whose answer is still on its way
+ * (sync_create.c). A POST whose answer was lost is resolved by a listing: the
+ * audience it made, if the API lists it, becomes the pending directory's.
  */
 #include "sync.h"
 
@@ -13,8 +16,14 @@
 
 #include "log.h"
 #include "metrics.h"
+#include "sync_create.h"
 
 #define SWEEP_TRIGGER_GAP 1.0 /* seconds between two misses that look like a sweep */
+/* A listing is trusted this long even when cache_timeout is shorter (0): one
+ * command sends the kernel's requests in a burst (`ls` asks the root's
+ * attributes three or four times around its readdir) and they share one
+ * listing; the next command, a moment later, gets a new one. */
+#define LISTING_BURST 0.5
 
 static void prefetch_one(void *ctx, const char *id);
 
@@ -49,7 +58,15 @@ static void apply_listing(struct lp_sync *s, struct lp_audience *items, size_t n
     for (size_t i = 0; i < n; i++) {
         struct lp_aud *a = lp_records_by_id(r, items[i].id);
         if (!a) {
-            a = lp_records_add(r, &items[i], false);
+            /* Deleted here since this listing was asked for. */
+            if (lp_records_buried(r, items[i].id, start_seq))
+                continue;
+            /* Made by a pending directory's POST: one still waiting for its
+             * answer takes it in from there; one whose answer was lost, here. */
+            struct lp_aud *mine = lp_create_claimant(r, &items[i]);
+            if (mine && (mine->create == LP_CREATE_SENT || lp_create_adopt(r, mine, &items[i]) < 0))
+                continue;
+            a = mine ? mine : lp_records_add(r, &items[i], false);
             if (!a) {
                 lp_log(LP_LOG_ERR, "out of memory while listing audiences");
                 continue;
@@ -69,6 +86,7 @@ static void apply_listing(struct lp_sync *s, struct lp_audience *items, size_t n
         lp_records_remove(r, a);
         names_changed = true;
     }
+    lp_records_forget_buried(r, start_seq);
     if (names_changed)
         lp_records_names_changed(r);
 }
@@ -80,10 +98,14 @@ int lp_sync_listing(struct lp_sync *s, bool force, struct lp_api_error *err)
     if (s->listing) {
         while (s->listing)
             lp_records_wait(r);
-        return s->loaded ? 0 : -EIO;
+        /* force: the caller needs a listing asked for after now, not one
+         * that was on its way already. */
+        if (!force)
+            return s->loaded ? 0 : -EIO;
     }
     double now = lp_now();
-    if (!force && s->loaded && (now - s->list_time < r->cache_timeout || lp_records_holding(r))) {
+    double trusted = r->cache_timeout > LISTING_BURST ? r->cache_timeout : LISTING_BURST;
+    if (!force && s->loaded && (now - s->list_time < trusted || lp_records_holding(r))) {
         lp_metrics_cache(LP_CACHE_LISTING, 1);
         return 0;
     }
@@ -203,7 +225,7 @@ int lp_sync_config(struct lp_sync *s, struct lp_aud *a)
             rc = -ENOENT;
         } else if (rc == -ENOENT) {
             lp_aud_set_error(a, e.message);
-            lp_records_remove(r, a);
+            lp_records_bury(r, a);
             lp_records_names_changed(r);
         } else if (rc < 0) {
             lp_aud_set_error(a, e.message);
@@ -248,7 +270,7 @@ static int finish_write(struct lp_records *r, struct lp_aud *a, int rc, struct l
     if (rc < 0) {
         lp_aud_set_error(a, e->message);
         if (rc == -ENOENT) {
-            lp_records_remove(r, a);
+            lp_records_bury(r, a);
             lp_records_names_changed(r);
         }
         return rc;
@@ -257,6 +279,12 @@ static int finish_write(struct lp_records *r, struct lp_aud *a, int rc, struct l
     lp_aud_set_error(a, NULL);
     bool names = false;
     if (got->id && !a->rec.id) {
+        /* A listing that landed first and did not see it as this POST's (a
+         * name the API changed) shows it already: one directory, the one
+         * the user made. */
+        struct lp_aud *twin = lp_records_by_id(r, got->id);
+        if (twin)
+            lp_records_remove(r, twin);
         if (lp_records_adopt_id(r, a, got->id) < 0) {
             /* Created, but it cannot be indexed here: drop the local copy so
              * the next listing shows it, rather than POST it twice. */
@@ -292,33 +320,62 @@ static int write_local(struct lp_records *r, struct lp_aud *a, enum write_kind k
     return 0;
 }
 
+/* The PATCH of one field, lock dropped while the API answers. */
+static int send_update(struct lp_sync *s, struct lp_aud *a, enum write_kind kind, const char *value,
+                       struct lp_audience *got, struct lp_api_error *e)
+{
+    char *id = strdup(a->rec.id);
+    lp_records_unlock(s->r);
+    int rc = id ? lp_api_update(s->api, id, kind == WRITE_NAME ? value : NULL,
+                                kind == WRITE_STATUS ? value : NULL,
+                                kind == WRITE_CONFIG ? value : NULL, got, e)
+                : -ENOMEM;
+    free(id);
+    lp_records_lock(s->r);
+    return rc;
+}
+
+/* a's POST lost its answer (LP_CREATE_LOST): a listing asked for now shows
+ * whether the API made the audience, and apply_listing gives it to a.
+ * Returns 1 when a was adopted, 0 when the API does not list it (a stays
+ * pending), -ENOENT when a went meanwhile, or the listing's error: without
+ * one, nobody can tell whether a POST would make a second audience. a is
+ * pinned. */
+static int resolve_lost(struct lp_sync *s, struct lp_aud *a)
+{
+    struct lp_api_error e;
+    memset(&e, 0, sizeof(e));
+    int rc = lp_sync_listing(s, true, &e);
+    if (a->gone)
+        return -ENOENT;
+    if (rc < 0 || e.err) {
+        lp_aud_set_error(a, e.message);
+        return rc < 0 ? rc : -e.err;
+    }
+    return a->pending ? 0 : 1;
+}
+
 static int write_remote(struct lp_sync *s, struct lp_aud *a, enum write_kind kind,
                         const char *value)
 {
-    char *id = a->rec.id ? strdup(a->rec.id) : NULL;
-    char *name = strdup(a->rec.name ? a->rec.name : "");
-    char *status = strdup(a->rec.status ? a->rec.status : "draft");
-    bool create = a->pending;
-    lp_records_unlock(s->r);
-
     struct lp_audience got;
     struct lp_api_error e;
     memset(&got, 0, sizeof(got));
     memset(&e, 0, sizeof(e));
-    int rc;
-    if (!name || !status || (!create && !id))
-        rc = -ENOMEM;
-    else if (create)
-        rc = lp_api_create(s->api, name, status, value, &got, &e);
-    else
-        rc = lp_api_update(s->api, id, kind == WRITE_NAME ? value : NULL,
-                           kind == WRITE_STATUS ? value : NULL, kind == WRITE_CONFIG ? value : NULL,
-                           &got, &e);
-    free(id);
-    free(name);
-    free(status);
-
-    lp_records_lock(s->r);
+    int rc = a->pending ? lp_create_post(s, a, value, &got, &e)
+                        : send_update(s, a, kind, value, &got, &e);
+    if (rc < 0 && e.answer_lost && a->create == LP_CREATE_LOST && !a->gone) {
+        int found = resolve_lost(s, a);
+        if (found == 1) {
+            lp_aud_touch(s->r, a);
+            lp_audience_clear(&got);
+            return 0; /* made by this POST: it carried what was written */
+        }
+        size_t len = strlen(e.message);
+        snprintf(e.message + len, sizeof(e.message) - len,
+                 "; the API does not list it (yet): the next write here looks again before "
+                 "it sends a POST");
+    }
     rc = finish_write(s->r, a, rc, &got, &e);
     lp_audience_clear(&got);
     return rc;
@@ -332,7 +389,14 @@ static int write_through(struct lp_sync *s, struct lp_aud *a, enum write_kind ki
     lp_aud_pin(r, a);
     int rc = begin_write(r, a);
     if (rc == 0) {
-        if (a->pending && kind != WRITE_CONFIG)
+        /* Whatever is written to a directory whose POST may have made the
+         * audience goes to that audience, if the API lists it now. */
+        int adopted = a->pending && a->create == LP_CREATE_LOST ? resolve_lost(s, a) : 0;
+        if (adopted < 0)
+            rc = adopted;
+        else if (adopted && kind == WRITE_CONFIG && a->rec.config && !strcmp(a->rec.config, value))
+            rc = 0; /* the config its POST carried: nothing is left to send */
+        else if (a->pending && kind != WRITE_CONFIG)
             rc = write_local(r, a, kind, value);
         else
             rc = write_remote(s, a, kind, value);
@@ -364,6 +428,11 @@ int lp_sync_delete(struct lp_sync *s, struct lp_aud *a)
     lp_aud_pin(r, a);
     int rc = begin_write(r, a);
     bool began = rc == 0;
+    /* Its POST may have made the audience: rmdir deletes that too. */
+    if (rc == 0 && a->pending && a->create == LP_CREATE_LOST) {
+        rc = resolve_lost(s, a);
+        rc = rc < 0 ? rc : 0;
+    }
     if (rc == 0 && !a->pending) {
         char *id = strdup(a->rec.id);
         lp_records_unlock(r);
@@ -376,9 +445,7 @@ int lp_sync_delete(struct lp_sync *s, struct lp_aud *a)
             lp_aud_set_error(a, e.message);
     }
     if (began && (rc == 0 || rc == -ENOENT)) {
-        if (rc == 0)
-            lp_aud_touch(r, a);
-        lp_records_remove(r, a);
+        lp_records_bury(r, a);
         lp_records_names_changed(r);
     }
     if (began)

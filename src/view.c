@@ -192,7 +192,8 @@ static bool is_dir(const struct lp_node *n)
 int lp_view_lookup(lp_view *v, lp_ino parent, const char *name, bool fetch, struct stat *st)
 {
     lp_records_lock(v->r);
-    lp_sync_listing(v->sync, false, NULL);
+    if (fetch)
+        lp_sync_listing(v->sync, false, NULL);
     struct lp_node *dir = lp_node_get(v, parent), *n = NULL;
     int rc = !dir ? -ENOENT : !is_dir(dir) ? -ENOTDIR : dir->ops->lookup(v, dir, name, fetch, &n);
     if (rc == 0) {
@@ -231,10 +232,12 @@ int lp_view_getattr(lp_view *v, lp_ino ino, struct stat *st)
     return rc;
 }
 
-int lp_view_list(lp_view *v, lp_ino dir, struct lp_dirent **ents, size_t *n, uint64_t *version)
+int lp_view_list(lp_view *v, lp_ino dir, bool refresh, struct lp_dirent **ents, size_t *n,
+                 uint64_t *version)
 {
     lp_records_lock(v->r);
-    lp_sync_listing(v->sync, false, NULL);
+    if (refresh)
+        lp_sync_listing(v->sync, false, NULL);
     struct lp_node *d = lp_node_get(v, dir);
     int rc = !d ? -ENOENT : !is_dir(d) ? -ENOTDIR : !alive(d) ? -ENOENT : 0;
     *version = 0;
@@ -246,10 +249,11 @@ int lp_view_list(lp_view *v, lp_ino dir, struct lp_dirent **ents, size_t *n, uin
     return rc;
 }
 
-int lp_view_dir_version(lp_view *v, lp_ino dir, uint64_t *version)
+int lp_view_dir_version(lp_view *v, lp_ino dir, bool refresh, uint64_t *version)
 {
     lp_records_lock(v->r);
-    lp_sync_listing(v->sync, false, NULL);
+    if (refresh)
+        lp_sync_listing(v->sync, false, NULL);
     struct lp_node *d = lp_node_get(v, dir);
     int rc = !d ? -ENOENT : !is_dir(d) ? -ENOTDIR : !alive(d) ? -ENOENT : 0;
     *version = rc == 0 && d->ops->version ? d->ops->version(v, d) : 0;

@@ -29,17 +29,21 @@ void lp_view_free(lp_view *v);
 int lp_view_load(lp_view *v, struct lp_api_error *err);
 
 /* Fills st for the child `name` of `parent` and counts one kernel reference.
- * fetch false: -EAGAIN where the answer would need a request (readdirplus). */
+ * fetch false (readdirplus, once per entry): no request at all, not even the
+ * listing, and -EAGAIN where the answer would need one. */
 int lp_view_lookup(lp_view *v, lp_ino parent, const char *name, bool fetch, struct stat *st);
 void lp_view_forget(lp_view *v, lp_ino ino, uint64_t nlookup);
 int lp_view_getattr(lp_view *v, lp_ino ino, struct stat *st);
 
 /* A directory's entries (without "." and ".."), as of now. Caller frees with
  * lp_dirents_free. *version changes whenever the names of a directory whose
- * names change behind the kernel's back change (0 for others). */
-int lp_view_list(lp_view *v, lp_ino dir, struct lp_dirent **ents, size_t *n, uint64_t *version);
+ * names change behind the kernel's back change (0 for others). refresh: bring
+ * a stale listing up to date first; a readdir does that once, at its start,
+ * and reads the rest of the directory from what that listing gave. */
+int lp_view_list(lp_view *v, lp_ino dir, bool refresh, struct lp_dirent **ents, size_t *n,
+                 uint64_t *version);
 /* Checks a directory exists and gives the version lp_view_list would give. */
-int lp_view_dir_version(lp_view *v, lp_ino dir, uint64_t *version);
+int lp_view_dir_version(lp_view *v, lp_ino dir, bool refresh, uint64_t *version);
 
 /* Opening a file: its write rule (EISDIR for directories, EACCES when writing
  * a read-only file) and, unless LP_WRITE_IN_PLACE, its whole content as of now

@@ -205,6 +205,7 @@ def test_stats_parse_as_prometheus_and_count_what_the_mount_did(m, emu):
 def test_stats_show_the_api_down(emu, mount_factory):
     m = mount_factory("cache_timeout=0,timeout=2,tries=1")
     emu.fault(kind="drop", count=50)
+    time.sleep(0.6)  # a listing is trusted half a second, even at cache_timeout=0
     m.sh('ls "$M" >/dev/null')
     assert sample(metrics(m), "leadpipefs_api_up") == 0
     assert sample(metrics(m), "leadpipefs_api_requests_total", method="GET", code="error") >= 1

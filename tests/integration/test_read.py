@@ -378,6 +378,29 @@ def test_request_economy_250_audiences(emu, mount_factory):
     assert others == [], ["%s %s" % (x["method"], x["path"]) for x in others[:5]]
 
 
+def test_one_ls_one_listing_whatever_the_timeout(emu, mount_factory):
+    """cache_timeout=0: `ls` still costs one listing, not one per entry
+    (READDIRPLUS looks each entry up) nor one per request the kernel sends for
+    it (the directory's attributes, each chunk). The next `ls` asks again, so
+    a change made elsewhere shows at once."""
+    emu.reset(seed=40)
+    names = ["Audience %05d" % i for i in range(1, 41)]
+    m = mount_factory("cache_timeout=0")
+    for i in range(3):
+        time.sleep(1.1)  # past the start-up's (or the last ls's) listing
+        emu.clear_log()
+        assert listing(m) == names
+        lists = [x for x in emu.log() if x["method"] == "GET" and x["path"] == LIST]
+        assert len(lists) == 1, "ls #%d sent %d listings for %d audiences" % (
+            i + 1, len(lists), len(names))
+        assert len(emu.log()) == 1, emu.log()
+    plant(emu, name="Made elsewhere")
+    time.sleep(1.1)
+    emu.clear_log()
+    assert listing(m) == names + ["Made elsewhere"]
+    assert len(emu.log()) == 1, emu.log()
+
+
 # ---------------------------------------------------------------- freshness
 
 def test_changes_made_elsewhere_show_within_cache_timeout(emu, mount_factory):

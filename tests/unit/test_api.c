@@ -572,6 +572,7 @@ static void test_bad_answers(void)
     CHECK_INT(lp_api_list(api, &arr, &n, &err), -EIO);
     CHECK_INT(err.err, EIO);
     CHECK_INT(err.http_status, 200);
+    CHECK(err.answer_lost); /* a 200 was carried out, whatever it said */
     CHECK(err.message[0] != '\0');
     CHECK(arr == NULL);
     CHECK_INT(lp_emu_count_requests(&emu, "GET", NULL), 1); /* a 200 is not retried */
@@ -619,10 +620,12 @@ static void test_transport(void)
     fault("{\"method\":\"POST\",\"kind\":\"status\",\"status\":500}");
     CHECK_INT(lp_api_create(api, "Once", NULL, CONFIG_A, &a, &err), -EIO);
     CHECK_INT(err.http_status, 500);
+    CHECK(!err.answer_lost); /* the API answered: it failed */
     CHECK_INT(lp_emu_count_requests(&emu, "POST", NULL), 1);
     fault("{\"method\":\"POST\",\"kind\":\"drop\",\"process\":true}");
     CHECK_INT(lp_api_create(api, "Once", NULL, CONFIG_A, &a, &err), -EIO);
     CHECK_INT(err.http_status, 0);
+    CHECK(err.answer_lost); /* sent, never answered: the caller may look for it */
     CHECK_INT(lp_emu_count_requests(&emu, "POST", NULL), 2);
     cJSON *state = control_json("/_emu/state");
     CHECK_INT(cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(state, "audiences")), 1);
@@ -737,6 +740,7 @@ static void test_timeout_after_sending(void)
     fault("{\"method\":\"POST\",\"kind\":\"delay\",\"seconds\":1.5}");
     CHECK_INT(lp_api_create(api, "Slow create", NULL, CONFIG_A, &a, &err), -EIO);
     CHECK(strstr(err.message, "no answer from") != NULL);
+    CHECK(err.answer_lost);
     CHECK_INT(lp_emu_count_requests(&emu, "POST", NULL), 1);
     free(id);
     lp_api_free(api);
@@ -775,6 +779,7 @@ static void test_unreachable(void)
     CHECK_INT(lp_api_request_count(api), 3);
     /* Refused before anything was sent: even a POST may try again. */
     CHECK_INT(lp_api_create(api, "x", NULL, CONFIG_A, &a, &err), -EIO);
+    CHECK(!err.answer_lost);
     CHECK_INT(lp_api_request_count(api), 6);
     lp_api_free(api);
 }

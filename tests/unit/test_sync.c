@@ -306,7 +306,11 @@ static void test_failures(void)
     load(&f);
     control_ok("POST", "/_emu/faults", "{\"kind\":\"status\",\"status\":503,\"count\":10}");
     lp_records_lock(&f.r);
+    /* Even at cache_timeout 0 the listing just loaded is trusted for a moment
+     * (one command's burst of requests shares it): ask for a new one. */
     CHECK_INT(lp_sync_listing(&f.s, false, NULL), 0);
+    CHECK_INT(requests(NULL, NULL), 1);
+    CHECK_INT(lp_sync_listing(&f.s, true, NULL), 0);
     CHECK_INT(f.r.nlive, 2);
     CHECK(lp_records_holding(&f.r));
     struct lp_aud *a = by_name(&f, "Audience 00001");
@@ -368,6 +372,112 @@ static void test_listing_never_undoes(void)
     teardown(&f);
 }
 
+/* Nor a deletion: the listing was answered before the DELETE was carried out
+ * and lands after it; the deleted audience stays gone, and once that listing
+ * has landed nothing more is remembered of it. */
+static void test_listing_never_undoes_a_delete(void)
+{
+    struct fixture f;
+    setup(&f, "{\"seed\":2}", 3600);
+    load(&f);
+    control_ok("POST", "/_emu/faults",
+               "{\"method\":\"GET\",\"path\":\"" AUD_PATH "\",\"kind\":\"stall\",\"seconds\":1}");
+    pthread_t t;
+    pthread_create(&t, NULL, list_in_background, &f);
+    usleep(300 * 1000); /* the answer, with the audience in it, is on its way */
+    lp_records_lock(&f.r);
+    struct lp_aud *a = by_name(&f, "Audience 00001");
+    char *id = strdup(a->rec.id);
+    CHECK_INT(lp_sync_delete(&f.s, a), 0);
+    CHECK(f.r.tombs != NULL);
+    lp_records_unlock(&f.r);
+    pthread_join(t, NULL);
+    lp_records_lock(&f.r);
+    CHECK(lp_records_by_id(&f.r, id) == NULL);
+    CHECK(by_name(&f, "Audience 00001") == NULL);
+    CHECK_INT(f.r.nlive, 1);
+    CHECK(f.r.tombs != NULL); /* that listing was asked for before the DELETE */
+    lp_records_unlock(&f.r);
+    CHECK_INT(load(&f), 1);
+    CHECK(f.r.tombs == NULL); /* one asked for after it has landed */
+    free(id);
+    teardown(&f);
+}
+
+static void *create_in_background(void *arg)
+{
+    struct fixture *f = arg;
+    lp_records_lock(&f->r);
+    CHECK_INT(lp_sync_config_write(&f->s, by_name(f, "Brand new"), CONFIG_B), 0);
+    lp_records_unlock(&f->r);
+    return NULL;
+}
+
+/* A listing that lands while a POST's answer is on its way, and already
+ * carries the audience it made, leaves it to that answer: one record. */
+static void test_listing_before_the_posts_answer(void)
+{
+    struct fixture f;
+    setup(&f, "{\"seed\":1}", 3600);
+    load(&f);
+    struct lp_audience rec;
+    memset(&rec, 0, sizeof(rec));
+    rec.name = strdup("Brand new");
+    rec.status = strdup("draft");
+    rec.daily_refresh = -1;
+    lp_records_lock(&f.r);
+    struct lp_aud *a = lp_records_add(&f.r, &rec, true);
+    lp_records_unlock(&f.r);
+    control_ok("POST", "/_emu/faults",
+               "{\"method\":\"POST\",\"path\":\"" AUD_PATH "\",\"kind\":\"stall\",\"seconds\":1}");
+    pthread_t t;
+    pthread_create(&t, NULL, create_in_background, &f);
+    usleep(300 * 1000); /* created; the answer is on its way */
+    lp_records_lock(&f.r);
+    CHECK(a->create == LP_CREATE_SENT);
+    CHECK_INT(lp_sync_listing(&f.s, true, NULL), 0);
+    CHECK_INT(f.r.nlive, 2);
+    CHECK(a->pending);
+    lp_records_unlock(&f.r);
+    pthread_join(t, NULL);
+    lp_records_lock(&f.r);
+    CHECK(!a->pending && a->create == LP_CREATE_NONE && f.r.creating == 0);
+    CHECK(a->rec.id && lp_records_by_id(&f.r, a->rec.id) == a);
+    CHECK_INT(f.r.nlive, 2);
+    lp_records_unlock(&f.r);
+    CHECK_INT(load(&f), 2);
+    CHECK_INT(requests("POST", AUD_PATH), 1);
+    teardown(&f);
+}
+
+/* A POST whose answer is lost (the connection drops after the API made the
+ * audience): a listing asked for at once finds it, and the pending record
+ * becomes it; one POST. */
+static void test_lost_post_is_adopted(void)
+{
+    struct fixture f;
+    setup(&f, "{\"seed\":1}", 3600);
+    load(&f);
+    struct lp_audience rec;
+    memset(&rec, 0, sizeof(rec));
+    rec.name = strdup("Lost answer");
+    rec.status = strdup("active");
+    rec.daily_refresh = -1;
+    control_ok("POST", "/_emu/faults", "{\"method\":\"POST\",\"kind\":\"drop\",\"process\":true}");
+    lp_records_lock(&f.r);
+    struct lp_aud *a = lp_records_add(&f.r, &rec, true);
+    CHECK_INT(lp_sync_config_write(&f.s, a, CONFIG_B), 0);
+    CHECK(!a->pending && a->create == LP_CREATE_NONE && f.r.creating == 0);
+    CHECK(a->rec.id && lp_records_by_id(&f.r, a->rec.id) == a);
+    CHECK_STR(a->rec.status, "active");
+    CHECK_STR(a->rec.config, CONFIG_B);
+    CHECK_INT(f.r.nlive, 2);
+    lp_records_unlock(&f.r);
+    CHECK_INT(requests("POST", AUD_PATH), 1);
+    CHECK_INT(requests("GET", AUD_PATH), 2); /* load, then the look for it */
+    teardown(&f);
+}
+
 /* Two config misses within a second look like a sweep (a glob): the rest are
  * fetched in the background, each exactly once. */
 static void test_sweep(void)
@@ -407,6 +517,9 @@ int main(void)
     test_delete_and_lifetime();
     test_failures();
     test_listing_never_undoes();
+    test_listing_never_undoes_a_delete();
+    test_listing_before_the_posts_answer();
+    test_lost_post_is_adopted();
     test_sweep();
     lp_emu_stop(&emu);
     return lp_test_summary();
