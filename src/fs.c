@@ -220,6 +220,9 @@ static void op_init(void *userdata, struct fuse_conn_info *conn)
         conn->want |= FUSE_CAP_SPLICE_MOVE;
     /* Our files have no page cache to write back. */
     conn->want &= ~(unsigned)FUSE_CAP_WRITEBACK_CACHE;
+    /* The kernel sends INIT once the mount is in place: mountinfo shows it. */
+    fs->dev_known = fs->mountpoint && lp_mountinfo_find("/proc/self/mountinfo", fs->mountpoint,
+                                                        "fuse.leadpipefs", &fs->dev) == 1;
 }
 
 static const struct fuse_lowlevel_ops ops = {

@@ -4,7 +4,8 @@
  * always equals the bytes a read returns. config.json and status get a write
  * buffer per open file (wbuf.c) whose content is sent to the API as soon as
  * it is complete, else at flush/fsync; the API's refusal becomes the errno of
- * that write, flush or fsync. In-memory files are read and written in place.
+ * that write, truncate, flush or fsync. In-memory files are read and written
+ * in place.
  */
 #include "fs_file.h"
 
@@ -32,6 +33,8 @@ struct lp_fh {
     size_t snap_len;
     bool writable;
     struct lp_wbuf wb;           /* config.json/status opened for writing */
+    pid_t opener;                /* the process that opened it; 0: unknown */
+    int told;                    /* errno of a refusal said since the content last changed */
     lp_accesslog_reader *reader; /* the access log opened (its own lock) */
     int fd;                      /* LP_READ_FILE: the local file, else -1 */
     struct lp_rcache_live *live; /* ... while still being downloaded: reads wait on it */
@@ -86,28 +89,97 @@ static void too_big(struct lp_fs *fs, const struct lp_fh *fh)
     lp_view_set_error(fs->view, fh->ino, reason);
 }
 
-/* Sends what the buffer holds when it is ready; returns 0 or -errno. */
-static int settle(struct lp_fs *fs, struct lp_fh *fh, bool at_close)
+/* Whether closing one descriptor leaves this open file open elsewhere, so an
+ * unfinished content may still be finished: the shell's `>` dup2's the file
+ * and closes the original before it writes, and each command inside
+ * `{ ...; } > f` closes its copy when it exits while the shell keeps its own.
+ * Only the last close decides. /proc tells whether the opener, the closing
+ * process or its parent (`sh -c`, a subshell: whoever passed the descriptor
+ * down) still has the file open for writing. Where it cannot tell about the
+ * opener (no access), a close by another process is taken for one of those. */
+static bool open_elsewhere(struct lp_fs *fs, const struct lp_fh *fh, pid_t closer)
+{
+    if (!fh->opener)
+        return false;
+    pid_t by = 0, parent = 0;
+    lp_proc_ids(closer, &by, &parent);
+    int held = fs->dev_known ? lp_proc_holds_for_writing(fh->opener, fs->dev, fh->ino) : -1;
+    if (held == 1)
+        return true;
+    pid_t others[] = {by, parent};
+    for (size_t i = 0; fs->dev_known && i < sizeof(others) / sizeof(others[0]); i++)
+        if (others[i] > 0 && others[i] != fh->opener &&
+            lp_proc_holds_for_writing(others[i], fs->dev, fh->ino) == 1)
+            return true;
+    if (held == 0)
+        return false;
+    return by && by != fh->opener;
+}
+
+enum settle_at {
+    AT_WRITE, /* a write or truncate: waits for more */
+    AT_FLUSH, /* a close: the last one decides */
+    AT_FSYNC, /* the writer wants it kept: now */
+};
+
+/* Sends what the buffer holds when it is ready; returns 0 or -errno. closer:
+ * the thread that closes (AT_FLUSH). */
+static int settle(struct lp_fs *fs, struct lp_fh *fh, enum settle_at at, pid_t closer)
 {
     char *payload = NULL;
     char reason[256];
     int err = 0;
     enum lp_wbuf_action act =
-        lp_wbuf_decide(&fh->wb, at_close, &payload, &err, reason, sizeof(reason));
+        lp_wbuf_decide(&fh->wb, at == AT_WRITE ? LP_WBUF_AT_WRITE : LP_WBUF_AT_CLOSE, &payload,
+                       &err, reason, sizeof(reason));
     if (act == LP_WBUF_NOTHING)
         return 0;
-    if (act == LP_WBUF_REFUSE) {
-        lp_log(LP_LOG_WARNING, "%s not sent: %s", file_name(fh), reason);
-        lp_view_set_error(fs->view, fh->ino, reason);
+    if (act == LP_WBUF_WAIT &&
+        (at == AT_WRITE || (at == AT_FLUSH && open_elsewhere(fs, fh, closer))))
+        return 0; /* not an error yet: more may come */
+    /* After a refused write, the close finds the file as it was before that
+     * write (unfinished: the empty file of `>`). The refusal is what counted:
+     * the close repeats its errno, and its reason stays the one on record. */
+    if (act == LP_WBUF_WAIT && fh->told)
+        return -fh->told;
+    if (act != LP_WBUF_SEND) {
+        if (!fh->told) { /* said once */
+            lp_log(LP_LOG_WARNING, "%s not sent: %s", file_name(fh), reason);
+            lp_view_set_error(fs->view, fh->ino, reason);
+        }
+        fh->told = err;
         return -err;
     }
     int rc = lp_view_store(fs->view, fh->ino, payload);
     if (rc < 0) {
+        fh->told = -rc; /* sync logged it and set lastError */
         free(payload);
         return rc;
     }
     lp_wbuf_sent(&fh->wb, payload);
     return 0;
+}
+
+/* Writes buf (size bytes at off) into the buffer, or truncates it to off
+ * when buf is NULL, and sends what became ready. A change the API (or
+ * validation) refused is not made: the buffer goes back to what it was, and
+ * the caller sees the errno. fh->lock held; returns 0 or -errno. */
+static int change(struct lp_fs *fs, struct lp_fh *fh, const char *buf, size_t size, off_t off)
+{
+    struct lp_wbuf_undo undo;
+    int rc = lp_wbuf_save(&fh->wb, &undo);
+    if (rc < 0)
+        return rc;
+    rc = buf ? lp_wbuf_write(&fh->wb, buf, size, off) : lp_wbuf_truncate(&fh->wb, off);
+    if (rc == -EFBIG)
+        too_big(fs, fh);
+    if (rc == 0)
+        rc = settle(fs, fh, AT_WRITE, 0);
+    if (rc < 0)
+        lp_wbuf_restore(&fh->wb, &undo);
+    fh->told = rc < 0 ? -rc : 0; /* new content is news; a refusal was just said */
+    lp_wbuf_undo_clear(&undo);
+    return rc;
 }
 
 void lp_fs_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, off_t off,
@@ -135,20 +207,7 @@ void lp_fs_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, o
         return;
     }
     pthread_mutex_lock(&fh->lock);
-    struct lp_wbuf_undo undo;
-    int rc = lp_wbuf_save(&fh->wb, &undo);
-    if (rc == 0) {
-        rc = lp_wbuf_write(&fh->wb, buf, size, off);
-        if (rc == -EFBIG)
-            too_big(fs, fh);
-        if (rc == 0)
-            rc = settle(fs, fh, false);
-        /* A write the API (or validation) refused is not written: the buffer
-         * goes back to what it was, and the writer sees the errno. */
-        if (rc < 0)
-            lp_wbuf_restore(&fh->wb, &undo);
-        lp_wbuf_undo_clear(&undo);
-    }
+    int rc = change(fs, fh, buf, size, off);
     pthread_mutex_unlock(&fh->lock);
     lp_op_log(fs, "write", t0, ino, NULL, rc);
     if (rc < 0)
@@ -157,7 +216,8 @@ void lp_fs_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, o
         fuse_reply_write(req, size);
 }
 
-static void flush_as(const char *op, fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+static void flush_as(const char *op, enum settle_at at, fuse_req_t req, fuse_ino_t ino,
+                     struct fuse_file_info *fi)
 {
     double t0 = lp_op_start(op);
     struct lp_fs *fs = lp_fs_of(req);
@@ -165,7 +225,7 @@ static void flush_as(const char *op, fuse_req_t req, fuse_ino_t ino, struct fuse
     int rc = 0;
     if (fh->writable) {
         pthread_mutex_lock(&fh->lock);
-        rc = settle(fs, fh, true);
+        rc = settle(fs, fh, at, fuse_req_ctx(req)->pid);
         pthread_mutex_unlock(&fh->lock);
     }
     lp_op_log(fs, op, t0, ino, NULL, rc);
@@ -174,13 +234,13 @@ static void flush_as(const char *op, fuse_req_t req, fuse_ino_t ino, struct fuse
 
 void lp_fs_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
-    flush_as("flush", req, ino, fi);
+    flush_as("flush", AT_FLUSH, req, ino, fi);
 }
 
 void lp_fs_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi)
 {
     (void)datasync;
-    flush_as("fsync", req, ino, fi);
+    flush_as("fsync", AT_FSYNC, req, ino, fi);
 }
 
 /* ---- open, read, release ---- */
@@ -234,7 +294,8 @@ static void fh_close(struct lp_fs *fs, struct lp_fh *fh)
     fh_free(fh);
 }
 
-static int fh_open(struct lp_fs *fs, fuse_ino_t ino, int flags, struct lp_fh **out)
+/* pid: the thread that opens. */
+static int fh_open(struct lp_fs *fs, fuse_ino_t ino, int flags, pid_t pid, struct lp_fh **out)
 {
     bool writing = (flags & O_ACCMODE) != O_RDONLY;
     struct lp_fh *fh = calloc(1, sizeof(*fh));
@@ -259,6 +320,7 @@ static int fh_open(struct lp_fs *fs, fuse_ino_t ino, int flags, struct lp_fh **o
         rc = lp_wbuf_init(&fh->wb, kind, fh->snap, fh->snap_len);
         if (rc == 0 && (flags & O_TRUNC))
             rc = lp_wbuf_truncate(&fh->wb, 0);
+        lp_proc_ids(pid, &fh->opener, NULL);
     }
     if (rc == 0 && fh->rule == LP_READ_STREAM && !(fh->reader = lp_accesslog_open()))
         rc = -ENOMEM;
@@ -276,7 +338,7 @@ void lp_fs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
     double t0 = lp_op_start("open");
     struct lp_fs *fs = lp_fs_of(req);
     struct lp_fh *fh = NULL;
-    int rc = fh_open(fs, ino, fi->flags, &fh);
+    int rc = fh_open(fs, ino, fi->flags, fuse_req_ctx(req)->pid, &fh);
     lp_op_log(fs, "open", t0, ino, NULL, rc);
     if (rc < 0) {
         fuse_reply_err(req, -rc);
@@ -459,6 +521,25 @@ void lp_fs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct f
     free(copy);
 }
 
+/* At RELEASE: content left unfinished by a close taken for one of several
+ * (the opener still had the file open for writing through another open)
+ * reached no caller. It is said once, in the log and lastError. */
+static void say_if_left_unfinished(struct lp_fs *fs, struct lp_fh *fh)
+{
+    char *payload = NULL;
+    char reason[256];
+    int err;
+    if (fh->told)
+        return;
+    enum lp_wbuf_action act =
+        lp_wbuf_decide(&fh->wb, LP_WBUF_AT_CLOSE, &payload, &err, reason, sizeof(reason));
+    free(payload);
+    if (act != LP_WBUF_WAIT)
+        return;
+    lp_log(LP_LOG_WARNING, "%s not sent: %s", file_name(fh), reason);
+    lp_view_set_error(fs->view, fh->ino, reason);
+}
+
 void lp_fs_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
     double t0 = lp_op_start("release");
@@ -467,6 +548,8 @@ void lp_fs_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 
     /* Nothing is sent here: every close already flushed, and the flush's
      * answer was the close's. A second attempt would send the same bytes twice. */
+    if (fh->writable)
+        say_if_left_unfinished(fs, fh);
     fh_close(fs, fh);
     lp_op_log(fs, "release", t0, ino, NULL, 0);
     fuse_reply_err(req, 0);
@@ -482,7 +565,7 @@ void lp_fs_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mo
     int rc = lp_view_create(fs->view, parent, name, mode & ~ctx->umask, ctx->uid, ctx->gid, &st);
     struct lp_fh *fh = NULL;
     if (rc == 0) {
-        rc = fh_open(fs, st.st_ino, fi->flags, &fh);
+        rc = fh_open(fs, st.st_ino, fi->flags, ctx->pid, &fh);
         if (rc < 0)
             lp_view_forget(fs->view, st.st_ino, 1);
     }
@@ -501,14 +584,14 @@ void lp_fs_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mo
 
 /* ---- attributes ---- */
 
+/* ftruncate of config.json/status: like a write, it may finish the content
+ * (a rewrite in place cuts the old tail last) and then sends it. */
 static int setattr_handle(struct lp_fs *fs, struct lp_fh *fh, off_t size, struct stat *st)
 {
     pthread_mutex_lock(&fh->lock);
-    int rc = lp_wbuf_truncate(&fh->wb, size);
+    int rc = change(fs, fh, NULL, 0, size);
     if (rc == 0)
         st->st_size = (off_t)fh->wb.len;
-    else if (rc == -EFBIG)
-        too_big(fs, fh);
     pthread_mutex_unlock(&fh->lock);
     return rc;
 }

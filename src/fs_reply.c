@@ -8,6 +8,7 @@
 
 #include "accesslog.h"
 #include "metrics.h"
+#include "proc_fds.h"
 
 struct lp_fs *lp_fs_of(fuse_req_t req)
 {
@@ -64,47 +65,12 @@ void lp_op_log(struct lp_fs *fs, const char *op, double t0, fuse_ino_t ino, cons
     free(path);
 }
 
-/* Unescapes mountinfo's octal escapes (\040 for a space) in place. */
-static void unescape_octal(char *s)
-{
-    char *o = s;
-    for (; *s; s++) {
-        if (s[0] == '\\' && s[1] >= '0' && s[1] <= '7' && s[2] >= '0' && s[2] <= '7' &&
-            s[3] >= '0' && s[3] <= '7') {
-            *o++ = (char)((s[1] - '0') * 64 + (s[2] - '0') * 8 + (s[3] - '0'));
-            s += 3;
-        } else {
-            *o++ = *s;
-        }
-    }
-    *o = '\0';
-}
-
 bool lp_fs_detached(struct lp_fs *fs)
 {
     if (!fs->mountpoint)
         return false;
-    FILE *f = fopen("/proc/self/mountinfo", "re");
-    if (!f)
-        return false; /* cannot tell: keep going */
-    char line[4096];
-    bool found = false;
-    while (!found && fgets(line, sizeof(line), f)) {
-        /* "ID PARENT MAJ:MIN ROOT MOUNTPOINT OPTIONS ... - FSTYPE SOURCE ..." */
-        char *save = NULL, *field = strtok_r(line, " ", &save);
-        for (int i = 1; field && i < 5; i++)
-            field = strtok_r(NULL, " ", &save);
-        if (!field)
-            continue;
-        unescape_octal(field);
-        if (strcmp(field, fs->mountpoint) != 0)
-            continue;
-        char *rest = strtok_r(NULL, "\n", &save);
-        char *dash = rest ? strstr(rest, " - ") : NULL;
-        found = dash && strncmp(dash + 3, "fuse.leadpipefs ", 16) == 0;
-    }
-    fclose(f);
-    return !found;
+    /* -1, cannot tell: keep going */
+    return lp_mountinfo_find("/proc/self/mountinfo", fs->mountpoint, "fuse.leadpipefs", NULL) == 0;
 }
 
 void lp_fs_end_session(struct lp_fs *fs)

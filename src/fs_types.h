@@ -7,6 +7,7 @@
 #include <fuse_lowlevel.h>
 #include <pthread.h>
 
+#include "proc_fds.h"
 #include "view.h"
 
 struct lp_dh;
@@ -23,6 +24,10 @@ struct lp_fs {
     const char *mountpoint;   /* absolute, for lp_fs_detached; NULL: never detached */
     struct fuse_session *se;  /* to see the session end while a stream read waits */
     pthread_mutex_t lock;
+    /* This file system's device as /proc names it, found at INIT (read-only
+     * after): to see which descriptors of a process are ours. */
+    struct lp_fs_dev dev;
+    bool dev_known;
 };
 
 #endif

@@ -3,6 +3,7 @@
  */
 #include "records.h"
 
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -340,16 +341,24 @@ void lp_aud_set_error(struct lp_aud *a, const char *message)
     a->last_error = message && *message ? strdup(message) : NULL;
 }
 
-void lp_records_failed(struct lp_records *r, const char *message)
+void lp_records_failed(struct lp_records *r, const char *message, int err)
 {
     double now = lp_now();
     if (now >= r->api_hold)
         lp_log(LP_LOG_WARNING, "the API did not answer (%s): serving cached data", message);
     double hold = r->fail_hold > r->cache_timeout ? r->fail_hold : r->cache_timeout;
     r->api_hold = now + hold;
+    /* Only "slow down" and "out of reach" stand for every read: an answer
+     * that refused one request says nothing about the others. */
+    r->hold_err = err == EAGAIN ? EAGAIN : EIO;
 }
 
 bool lp_records_holding(const struct lp_records *r)
 {
     return lp_now() < r->api_hold;
+}
+
+int lp_records_hold_errno(const struct lp_records *r)
+{
+    return r->hold_err ? r->hold_err : EIO;
 }

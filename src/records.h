@@ -48,7 +48,6 @@ struct lp_aud {
     uint64_t seen_gen;      /* last listing generation that carried it */
     uint64_t changed_seq;   /* local mutation counter when it last changed here */
     double config_time;     /* monotonic time rec.config was fetched; 0: never */
-    int config_err;         /* that failure's errno */
     char *config_text;      /* pretty config.json, made from rec.config on demand */
     char *last_error;
     struct lp_runs *runs;       /* its runs (runs.h); NULL until asked for */
@@ -95,6 +94,7 @@ struct lp_records {
     double api_hold;      /* after a failed request: serve the cache until then */
     size_t creating;      /* records whose create is not LP_CREATE_NONE */
     struct lp_tomb *tombs;
+    int hold_err;         /* what a read the cache cannot serve gets meanwhile */
     struct lp_records_listener listener;
 };
 
@@ -160,9 +160,13 @@ const char *lp_aud_config_text(struct lp_aud *a);
 /* Records a failure for user.leadpipe.lastError (NULL clears). */
 void lp_aud_set_error(struct lp_aud *a, const char *message);
 
-/* The API failed: serve the cache for max(cache_timeout, fail_hold) seconds
- * from now, so one dead API costs a reader one wait, not one per step. */
-void lp_records_failed(struct lp_records *r, const char *message);
+/* The API failed with err (a positive errno): serve the cache for
+ * max(cache_timeout, fail_hold) seconds from now, so one dead API costs a
+ * reader one wait, not one per step. */
+void lp_records_failed(struct lp_records *r, const char *message, int err);
 bool lp_records_holding(const struct lp_records *r);
+/* The errno of a read the cache cannot serve while holding, sent nowhere:
+ * EAGAIN when the API asked us to slow down (429), else EIO (SPEC "Errors"). */
+int lp_records_hold_errno(const struct lp_records *r);
 
 #endif

@@ -35,7 +35,6 @@ struct lp_runs {
     uint64_t gen;   /* lists merged so far */
     double fetched; /* monotonic time of the last list; 0: stale */
     bool fetching;  /* a list request is in flight */
-    int err;        /* the last list's failure (0: none) */
 };
 
 /* The runs of an audience, made empty on first use; NULL on no memory. */

@@ -246,15 +246,15 @@ static int commit(struct lp_view *v, struct lp_aud *a, struct lp_scratch *s, int
     };
     char *payload = NULL, reason[256] = "";
     int err = EINVAL;
-    enum lp_wbuf_action act = lp_wbuf_decide(&w, true, &payload, &err, reason, sizeof(reason));
+    /* A rename is the save's last step: unfinished (empty, cut short) is refused. */
+    enum lp_wbuf_action act =
+        lp_wbuf_decide(&w, LP_WBUF_AT_CLOSE, &payload, &err, reason, sizeof(reason));
     if (act != LP_WBUF_SEND) {
-        if (act == LP_WBUF_NOTHING) /* empty: nothing a save could mean */
-            snprintf(reason, sizeof(reason), "%s is empty", target->name);
         const char *dirname = ((struct lp_adir *)a->view)->dirname;
         lp_log(LP_LOG_WARNING, "%s: %s not saved: %s", dirname ? dirname : "?", target->name,
                reason);
         lp_aud_set_error(a, reason);
-        return act == LP_WBUF_NOTHING ? -EINVAL : -err;
+        return err ? -err : -EINVAL;
     }
     struct lp_node *node = s->node;
     int rc = 0;

@@ -32,11 +32,15 @@ static int word_parse(const char *buf, size_t len, const char *const *words, cha
         out[c] = '\0';
     }
     if (n == 0)
-        return 0;
+        return LP_WORD_EMPTY;
     for (size_t i = 0; words[i]; i++)
         if (n == strlen(words[i]) && memcmp(buf + start, words[i], n) == 0)
-            return 1;
-    return -1;
+            return LP_WORD_OK;
+    /* Whitespace after it ends a word: only a bare start may still grow. */
+    for (size_t i = 0; words[i] && end == len; i++)
+        if (n < strlen(words[i]) && memcmp(buf + start, words[i], n) == 0)
+            return LP_WORD_START;
+    return LP_WORD_BAD;
 }
 
 int lp_status_parse(const char *buf, size_t len, char *out, size_t outlen)

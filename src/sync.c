@@ -129,7 +129,7 @@ int lp_sync_listing(struct lp_sync *s, bool force, struct lp_api_error *err)
             *err = e;
         if (!s->loaded)
             return rc;
-        lp_records_failed(r, e.message);
+        lp_records_failed(r, e.message, -rc);
         return 0;
     }
     apply_listing(s, items, n, start_seq);
@@ -208,8 +208,9 @@ int lp_sync_config(struct lp_sync *s, struct lp_aud *a)
     if (a->gone) {
         rc = -ENOENT;
     } else if (stale && lp_records_holding(r)) {
-        /* The API failed a moment ago: serve what we have, don't wait on it again. */
-        rc = a->rec.config ? 0 : a->config_err ? -a->config_err : -EIO;
+        /* The API failed a moment ago: serve what we have, don't wait on it
+         * again; without a config, fail as that failure did (429: EAGAIN). */
+        rc = a->rec.config ? 0 : -lp_records_hold_errno(r);
     } else if (stale) {
         a->fetching = true;
         note_miss(s);
@@ -229,8 +230,7 @@ int lp_sync_config(struct lp_sync *s, struct lp_aud *a)
             lp_records_names_changed(r);
         } else if (rc < 0) {
             lp_aud_set_error(a, e.message);
-            lp_records_failed(r, e.message);
-            a->config_err = -rc;
+            lp_records_failed(r, e.message, -rc);
             if (a->rec.config)
                 rc = 0;
         } else if (a->changed_seq <= start_seq && lp_aud_apply(r, a, &got)) {

@@ -93,7 +93,7 @@ int lp_sync_answer(struct lp_sync *s, struct lp_answer *a, char **text, size_t *
         return copy_out(a, text, len);
     }
     if (unreachable(rc)) {
-        lp_records_failed(r, e.message);
+        lp_records_failed(r, e.message, -rc);
         if (a->text)
             return copy_out(a, text, len);
     }

@@ -43,15 +43,13 @@ static int fetch_runs(struct lp_sync *s, struct lp_aud *a, struct lp_runs *runs)
     lp_records_wake(r);
     if (rc == 0) {
         runs->fetched = lp_now();
-        runs->err = 0;
         if (lp_runs_merge(runs, arr, n, start_seq) && !a->gone)
             lp_aud_runs_changed(r, a);
     } else {
-        runs->err = -rc;
         if (!a->gone)
             lp_aud_set_error(a, e.message);
         if (rc == -EIO || rc == -EAGAIN)
-            lp_records_failed(r, e.message);
+            lp_records_failed(r, e.message, -rc);
     }
     lp_aud_unpin(r, a);
     return rc;
@@ -114,7 +112,7 @@ int lp_sync_runs(struct lp_sync *s, struct lp_aud *a, bool fetch)
     if (!fetch)
         return -EAGAIN;
     if (lp_records_holding(r))
-        return runs->err ? -runs->err : -EIO;
+        return -lp_records_hold_errno(r);
     note_runs_miss(s);
     int rc = fetch_runs(s, a, runs);
     /* Unreachable: a list fetched before still stands. */

@@ -1,8 +1,9 @@
 /* wbuf.c - per-open write buffers for config.json and status, and the rule for
- * when their content goes to the API: as soon as it is a complete value (so a
- * shell builtin's write sees the API's answer), else at flush/fsync, never
- * twice for the same content, and never for an empty file (the shell's `>`
- * flushes before it writes).
+ * when their content goes to the API: as soon as the writer's own bytes form a
+ * complete value (so a shell builtin's write sees the API's answer), else at
+ * flush/fsync, never twice for the same content. What is unfinished (empty,
+ * cut short, old bytes still after the new ones) waits: the shell's `>`
+ * flushes before it writes, and a rewrite in place truncates after it.
  */
 #include "wbuf.h"
 
@@ -62,6 +63,31 @@ void lp_wbuf_clear(struct lp_wbuf *w)
     memset(w, 0, sizeof(*w));
 }
 
+/* Adds [lo, hi) to what this open wrote. Of two pieces apart, the lower one
+ * is kept: the content then waits until later writes join them, which is
+ * never wrong, only later. */
+static void own_add(struct lp_wbuf *w, size_t lo, size_t hi)
+{
+    if (lo == hi)
+        return;
+    if (w->own_lo == w->own_hi) {
+        w->own_lo = lo;
+        w->own_hi = hi;
+    } else if (lo <= w->own_hi && hi >= w->own_lo) {
+        w->own_lo = lo < w->own_lo ? lo : w->own_lo;
+        w->own_hi = hi > w->own_hi ? hi : w->own_hi;
+    } else if (lo < w->own_lo) {
+        w->own_lo = lo;
+        w->own_hi = hi;
+    }
+}
+
+/* Whether every byte is one this open wrote. */
+static bool all_own(const struct lp_wbuf *w)
+{
+    return w->len == 0 || (w->own_lo == 0 && w->own_hi >= w->len);
+}
+
 int lp_wbuf_write(struct lp_wbuf *w, const char *buf, size_t size, off_t off)
 {
     if (off < 0)
@@ -77,6 +103,7 @@ int lp_wbuf_write(struct lp_wbuf *w, const char *buf, size_t size, off_t off)
     memcpy(w->data + off, buf, size);
     if (end > w->len)
         w->len = end;
+    own_add(w, (size_t)off, end);
     w->touched = true;
     return 0;
 }
@@ -93,6 +120,10 @@ int lp_wbuf_truncate(struct lp_wbuf *w, off_t size)
     if ((size_t)size > w->len)
         memset(w->data + w->len, 0, (size_t)size - w->len);
     w->len = (size_t)size;
+    if (w->own_hi > w->len)
+        w->own_hi = w->len;
+    if (w->own_lo > w->len)
+        w->own_lo = w->len;
     w->touched = true;
     return 0;
 }
@@ -101,6 +132,8 @@ int lp_wbuf_save(const struct lp_wbuf *w, struct lp_wbuf_undo *u)
 {
     u->len = w->len;
     u->touched = w->touched;
+    u->own_lo = w->own_lo;
+    u->own_hi = w->own_hi;
     u->data = malloc(w->len ? w->len : 1);
     if (!u->data)
         return -ENOMEM;
@@ -116,20 +149,14 @@ void lp_wbuf_restore(struct lp_wbuf *w, struct lp_wbuf_undo *u)
         memcpy(w->data, u->data, u->len);
     w->len = u->len;
     w->touched = u->touched;
+    w->own_lo = u->own_lo;
+    w->own_hi = u->own_hi;
 }
 
 void lp_wbuf_undo_clear(struct lp_wbuf_undo *u)
 {
     free(u->data);
     u->data = NULL;
-}
-
-static bool all_space(const char *s, size_t len)
-{
-    for (size_t i = 0; i < len; i++)
-        if (s[i] != ' ' && s[i] != '\t' && s[i] != '\n' && s[i] != '\r')
-            return false;
-    return true;
 }
 
 static enum lp_wbuf_action refuse(int errnum, int *err, char *reason, size_t reasonlen,
@@ -139,6 +166,13 @@ static enum lp_wbuf_action refuse(int errnum, int *err, char *reason, size_t rea
     if (why)
         snprintf(reason, reasonlen, "%s", why);
     return LP_WBUF_REFUSE;
+}
+
+/* Not yet something to send; EINVAL and why, should nothing more come. */
+static enum lp_wbuf_action unfinished(int *err, char *reason, size_t reasonlen, const char *why)
+{
+    refuse(EINVAL, err, reason, reasonlen, why);
+    return LP_WBUF_WAIT;
 }
 
 static enum lp_wbuf_action send_unless_sent(const struct lp_wbuf *w, char *payload, char **out)
@@ -157,32 +191,37 @@ static enum lp_wbuf_action decide_word(const struct lp_wbuf *w, char **payload, 
 {
     char word[16];
     bool queue = w->kind == LP_WBUF_QUEUE;
+    const char *rule =
+        queue ? "runs/queue takes the word manual" : "status must be one of draft, active, paused";
     int r = queue ? lp_queue_word_parse(w->data, w->len, word, sizeof(word))
                   : lp_status_parse(w->data, w->len, word, sizeof(word));
-    if (r == 0)
-        return LP_WBUF_NOTHING;
-    if (r < 0)
-        return refuse(EINVAL, err, reason, reasonlen,
-                      queue ? "runs/queue takes the word manual"
-                            : "status must be one of draft, active, paused");
+    switch (r) {
+    case LP_WORD_OK:
+        break;
+    case LP_WORD_EMPTY:
+        return unfinished(err, reason, reasonlen,
+                          queue ? "runs/queue is empty" : "status is empty");
+    case LP_WORD_START:
+        return unfinished(err, reason, reasonlen, rule);
+    default:
+        return refuse(EINVAL, err, reason, reasonlen, rule);
+    }
     char *p = strdup(word);
     if (!p)
         return refuse(ENOMEM, err, reason, reasonlen, "out of memory");
     return send_unless_sent(w, p, payload);
 }
 
-static enum lp_wbuf_action decide_config(const struct lp_wbuf *w, bool at_close, char **payload,
-                                         int *err, char *reason, size_t reasonlen)
+static enum lp_wbuf_action decide_config(const struct lp_wbuf *w, char **payload, int *err,
+                                         char *reason, size_t reasonlen)
 {
     char *compact = NULL;
     enum lp_config_result r = lp_config_check(w->data, w->len, &compact, reason, reasonlen);
     switch (r) {
     case LP_CONFIG_OK:
         return send_unless_sent(w, compact, payload);
-    case LP_CONFIG_INCOMPLETE:
-        if (!at_close)
-            return LP_WBUF_NOTHING;
-        return refuse(EINVAL, err, reason, reasonlen, NULL);
+    case LP_CONFIG_INCOMPLETE: /* reason: empty, or ends before the object does */
+        return unfinished(err, reason, reasonlen, NULL);
     case LP_CONFIG_TOO_BIG:
         return refuse(EFBIG, err, reason, reasonlen, NULL);
     case LP_CONFIG_BAD_JSON:
@@ -192,20 +231,24 @@ static enum lp_wbuf_action decide_config(const struct lp_wbuf *w, bool at_close,
     return refuse(EINVAL, err, reason, reasonlen, NULL);
 }
 
-enum lp_wbuf_action lp_wbuf_decide(const struct lp_wbuf *w, bool at_close, char **payload, int *err,
-                                   char *reason, size_t reasonlen)
+enum lp_wbuf_action lp_wbuf_decide(const struct lp_wbuf *w, enum lp_wbuf_moment at, char **payload,
+                                   int *err, char *reason, size_t reasonlen)
 {
     *payload = NULL;
     *err = 0;
     if (reasonlen)
         reason[0] = '\0';
-    /* Untouched (touch, a reader) or empty (the shell's `>` before its write):
-     * there is nothing the user asked to send. */
-    if (!w->touched || all_space(w->data, w->len))
+    /* Untouched (touch, a reader): there is nothing the user asked to send. */
+    if (!w->touched)
         return LP_WBUF_NOTHING;
+    /* Bytes from before the writer's are still in the file: it has not said
+     * its last word (Python's seek(0), write, then truncate). Judging now would
+     * refuse a good rewrite or, worse, send a state in between. */
+    if (at == LP_WBUF_AT_WRITE && !all_own(w))
+        return LP_WBUF_WAIT;
     if (w->kind != LP_WBUF_CONFIG)
         return decide_word(w, payload, err, reason, reasonlen);
-    return decide_config(w, at_close, payload, err, reason, reasonlen);
+    return decide_config(w, payload, err, reason, reasonlen);
 }
 
 void lp_wbuf_sent(struct lp_wbuf *w, char *payload)

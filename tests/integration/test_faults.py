@@ -407,6 +407,39 @@ def test_fault(world, fname, oname):
     assert_still_works(w, expected)
 
 
+HELD_READS = {
+    "config": ('cat "$M/Audience 00001/config.json"', "config.json"),
+    "runs": ('ls "$M/Audience 00001/runs"', "runs"),
+}
+
+
+@pytest.mark.parametrize("held", sorted(HELD_READS))
+@pytest.mark.parametrize("status", [429, 503])
+def test_read_never_fetched_while_the_api_is_held_off(world, status, held):
+    """After every try of a listing failed, the mount serves its cache for a
+    while and sends nothing. A config or runs list it never fetched cannot be
+    served: it fails as the failure that started the wait did, SPEC "Errors":
+    429 EAGAIN ("Resource temporarily unavailable", try later), 5xx EIO."""
+    w = world
+    w.stale()
+    expected = w.remote()
+    spec = ({"kind": "retry_after", "seconds": 1} if status == 429
+            else {"kind": "status", "status": status})
+    w.emu.fault(count=100, **spec)
+    res, _ = w.run('ls -1 "$M"')  # the listing fails: the listed names are served
+    assert res.returncode == 0 and "Audience 00001" in res.stdout.split("\n"), res.stderr
+    w.emu.clear_log()
+
+    command, what = HELD_READS[held]
+    res, secs = w.run(command)
+    errtext = EAGAIN_TEXT if status == 429 else EIO_TEXT
+    assert res.returncode != 0 and errtext in res.stderr and what in res.stderr, res.stderr
+    assert secs < SLACK, "held off, yet it waited %.1fs" % secs
+    assert w.emu.log() == []
+    w.alive()
+    assert_still_works(w, expected)
+
+
 # ---------------------------------------------------------------- the API goes away
 
 

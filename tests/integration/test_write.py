@@ -8,6 +8,7 @@ import errno
 import json
 import os
 import re
+import shlex
 import shutil
 import subprocess
 import time
@@ -351,6 +352,167 @@ def test_flush_before_data_sends_nothing(aud):
     assert_nothing_sent(aud.emu)
     assert read(aud.cfg) == before
     assert read(aud.status) == b"draft\n"
+
+
+# A rewrite in place: the new text lands on the old one, whose tail stays until
+# the truncate that comes next. Judged then (and at close), never before.
+REWRITES = {
+    "python": """/usr/bin/python3 -c '
+import json, sys
+with open(sys.argv[1], "r+") as f:
+    c = json.load(f); c["minScore"] = 5
+    f.seek(0); json.dump(c, f); f.truncate()
+' "$D/config.json" """,
+    "node": """node -e '
+const fs = require("fs"), p = process.argv[1];
+const c = JSON.parse(fs.readFileSync(p)); c.minScore = 5;
+const fd = fs.openSync(p, "r+"), b = Buffer.from(JSON.stringify(c));
+fs.writeSync(fd, b, 0, b.length, 0); fs.ftruncateSync(fd, b.length); fs.closeSync(fd);
+' "$D/config.json" """,
+}
+
+
+@pytest.mark.parametrize("tool", sorted(REWRITES))
+def test_rewrite_in_place_to_shorter_content(aud, tool):
+    if shutil.which(tool.replace("python", "python3")) is None:
+        pytest.skip("not installed: " + tool)
+    r = aud.sh(REWRITES[tool])
+    assert (r.returncode, r.stderr) == (0, "")
+    assert_config_saved_once(aud, cfg_json(minScore=5))
+
+
+def test_rewrite_in_place_of_a_bad_config_is_refused_at_truncate(aud):
+    r = aud.sh("""/usr/bin/python3 -c '
+import sys
+with open(sys.argv[1], "r+") as f:
+    f.write("{\\"topicIds\\": []}"); f.truncate()
+' "$D/config.json" """)
+    assert r.returncode == 1 and "Invalid argument" in r.stderr, r.stderr
+    assert_nothing_sent(aud.emu)
+    assert config_on_disk(aud) == CFG
+    assert last_error(aud) == "topicIds must hold 1 to 250 integers"
+
+
+def test_overwrite_byte_by_byte_sends_only_the_end(aud):
+    """dd conv=notrunc bs=1 turns minScore 70 into 95 one byte at a time: "90"
+    in between is valid JSON, but old bytes are still after it; one PATCH, at
+    close, with 95."""
+    offset = read(aud.cfg).index(b"70")
+    r = aud.sh('printf 95 | dd of="$D/config.json" bs=1 seek=%d conv=notrunc status=none'
+               % offset)
+    assert (r.returncode, r.stderr) == (0, "")
+    assert_config_saved_once(aud, cfg_json(minScore=95))
+
+
+def test_emptied_config_is_refused_at_close(aud):
+    """An empty config.json is no config: the close that leaves it so fails
+    with EINVAL, nothing is sent, cat shows what the API holds, and lastError
+    says why. bash drops the error of its own close (`: >`), so there only
+    lastError and the log tell."""
+    before = read(aud.cfg)
+    r = aud.sh('truncate -s 0 "$D/config.json"')
+    assert r.returncode == 1 and "Invalid argument" in r.stderr, r.stderr
+    assert read(aud.cfg) == before
+    assert last_error(aud) == "config.json is empty"
+    r = aud.sh('cat /dev/null > "$D/status"')
+    assert r.returncode == 1 and "write error: Invalid argument" in r.stderr, r.stderr
+    assert read(aud.status) == b"draft\n"
+    assert last_error(aud) == "status is empty"
+
+    aud.emu.control("PATCH", "/_emu/audiences/" + aud.id, {})  # no change, keeps the log
+    r = aud.sh('echo active > "$D/status"')  # an error is history after a success
+    assert (r.returncode, r.stderr) == (0, "")
+    r = aud.sh(': > "$D/config.json"')
+    assert r.returncode == 0
+    assert last_error(aud) == "config.json is empty"
+    assert read(aud.cfg) == before
+    assert writes(aud.emu) == [patch(aud, {"status": "active"})]
+    assert "config.json not sent: config.json is empty" in aud.m.stderr()
+
+
+# Each command inside a redirected group closes its copy of the descriptor when
+# it exits, while the JSON is still unfinished; the shell's own close decides.
+GROUPS = {
+    "seq and tr": """{ printf '{"topicIds": ['; seq -s, 1 3 | tr -d '\\n'; printf ']}\\n'; } \\
+                     > "$D/config.json" """,
+    "external printfs": """{ /usr/bin/printf '{"topicIds":'; /usr/bin/printf ' [1, 2'; \\
+                          /usr/bin/printf ', 3]}'; } > "$D/config.json" """,
+    "exec 3>": """exec 3> "$D/config.json"; /usr/bin/printf '{"topicIds": [1,' >&3
+                  /usr/bin/echo ' 2, 3]}' >&3; exec 3>&-""",
+}
+
+
+@pytest.mark.parametrize("case", sorted(GROUPS))
+def test_group_redirection_is_one_patch(aud, case):
+    r = aud.sh(GROUPS[case])
+    assert (r.returncode, r.stderr) == (0, "")
+    assert_config_saved_once(aud, {"topicIds": [1, 2, 3]})
+
+
+def test_group_redirection_in_a_mount_namespace_of_its_own(aud):
+    """The shell's descriptors are seen under other mount ids there: still ours."""
+    if subprocess.run(["unshare", "-m", "true"], capture_output=True).returncode != 0:
+        pytest.skip("unshare -m is not allowed here")
+    r = aud.sh("unshare -m bash -c %s" % shlex.quote(GROUPS["seq and tr"]))
+    assert (r.returncode, r.stderr) == (0, "")
+    assert_config_saved_once(aud, {"topicIds": [1, 2, 3]})
+
+
+def test_descriptor_handed_down_to_a_child_shell(aud):
+    """A program opens config.json, starts `sh -c` on it and closes its own copy
+    at once. The commands sh runs close theirs while the JSON is unfinished:
+    sh, their parent, still has it open, so they see no error; the command that
+    finishes the JSON sends it."""
+    r = aud.sh("""/usr/bin/python3 -c '
+import subprocess, sys
+f = open(sys.argv[1], "w")
+p = subprocess.Popen(["sh", "-c", sys.argv[2]], stdout=f)
+try:
+    f.close()  # the JSON is empty yet, and this is the opener: EINVAL (documented)
+except OSError:
+    pass
+sys.exit(p.wait())
+' "$D/config.json" 'sleep 0.3; /usr/bin/printf "{\\"topicIds\\":"; /usr/bin/printf " [5]}"' """)
+    assert (r.returncode, r.stderr) == (0, "")
+    assert_config_saved_once(aud, {"topicIds": [5]})
+
+
+def test_group_redirection_left_unfinished_is_refused(aud):
+    """The last close is the shell's: EINVAL there (bash does not show it),
+    nothing sent, and the commands inside saw no error."""
+    before = read(aud.cfg)
+    r = aud.sh("""{ printf '{"topicIds": ['; /usr/bin/printf 1; }> "$D/config.json"; echo "rc=$?" """)
+    assert (r.stdout, r.stderr) == ("rc=0\n", "")
+    assert_nothing_sent(aud.emu)
+    assert read(aud.cfg) == before
+    assert last_error(aud) == "config.json ends before its JSON object is complete"
+
+
+# A status word in several writes: the start of a word waits for the rest.
+WORD_PIECES = {
+    "dd bs=1": ('printf active | dd bs=1 of="$D/status" status=none', "active"),
+    "subshell": ("""(printf pa; printf 'used\\n') > "$D/status" """, "paused"),
+    "external pieces": ("""{ /usr/bin/printf '  ac'; /usr/bin/printf 'tive'; } > "$D/status" """,
+                        "active"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(WORD_PIECES))
+def test_status_word_in_pieces(aud, case):
+    command, word = WORD_PIECES[case]
+    r = aud.sh(command)
+    assert (r.returncode, r.stderr) == (0, "")
+    assert_requests(aud.emu, [patch(aud, {"status": word})])
+    assert assert_no_request_when_reading(aud, aud.status) == [word.encode() + b"\n"]
+
+
+@pytest.mark.parametrize("word", ["pa", "activ", "pa used", "pause\\n"])
+def test_status_start_of_a_word_alone_is_refused(aud, word):
+    r = aud.sh('/usr/bin/printf "%s" > "$D/status"' % word)
+    assert r.returncode == 1 and "write error: Invalid argument" in r.stderr, r.stderr
+    assert_nothing_sent(aud.emu)
+    assert read(aud.status) == b"draft\n"
+    assert last_error(aud) == "status must be one of draft, active, paused"
 
 
 def test_two_writers_in_turn(aud):

@@ -611,7 +611,10 @@ static void test_status_words(void)
         {"bogus", 0, -1, "bogus"},
         {"Active", 0, -1, "Active"},
         {"act ive", 0, -1, "act ive"},
-        {"activ", 0, -1, "activ"},
+        {"activ", 0, LP_WORD_START, "activ"}, /* more bytes may finish it */
+        {"  pa", 0, LP_WORD_START, "pa"},
+        {"activ\n", 0, -1, "activ"}, /* whitespace ended it */
+        {"pa used", 0, -1, "pa used"},
         {"actives", 0, -1, "actives"},
         {"active\0", 7, -1, "active"},
         {"active paused", 0, -1, "active paused"},
@@ -639,7 +642,10 @@ static void test_status_words(void)
     CHECK_INT(lp_status_parse("paused", 6, NULL, 0), 1);
     CHECK_INT(lp_status_parse("Active", 6, NULL, 0), -1);
     CHECK_INT(lp_status_parse("active\0", 7, NULL, 0), -1);
-    CHECK_INT(lp_status_parse("activ", 5, NULL, 0), -1);
+    CHECK_INT(lp_status_parse("activ", 5, NULL, 0), LP_WORD_START);
+    CHECK_INT(lp_status_parse("activ ", 6, NULL, 0), LP_WORD_BAD);
+    CHECK_INT(lp_queue_word_parse("man", 3, NULL, 0), LP_WORD_START);
+    CHECK_INT(lp_queue_word_parse("paused", 6, NULL, 0), LP_WORD_BAD);
     CHECK_INT(lp_status_parse("", 0, NULL, 0), 0);
     CHECK_INT(lp_status_parse(NULL, 0, NULL, 0), 0);
 }

@@ -298,7 +298,8 @@ static void test_delete_and_lifetime(void)
 }
 
 /* An unreachable API: a loaded cache is served (and not asked again for a
- * while); a config never fetched fails with EIO; a 404 drops the record. */
+ * while); a config never fetched fails with EIO (EAGAIN after a 429); a 404
+ * drops the record. */
 static void test_failures(void)
 {
     struct fixture f;
@@ -316,6 +317,20 @@ static void test_failures(void)
     struct lp_aud *a = by_name(&f, "Audience 00001");
     int before = requests(NULL, NULL);
     CHECK_INT(lp_sync_config(&f.s, a), -EIO); /* held: no request, no config */
+    CHECK_INT(requests(NULL, NULL), before);
+    lp_records_unlock(&f.r);
+    teardown(&f);
+
+    /* Held after a 429: "try later" (EAGAIN), as the failed request itself was. */
+    setup(&f, "{\"seed\":2}", 0);
+    load(&f);
+    control_ok("POST", "/_emu/faults", "{\"kind\":\"status\",\"status\":429,\"count\":10}");
+    lp_records_lock(&f.r);
+    CHECK_INT(lp_sync_listing(&f.s, false, NULL), 0);
+    CHECK(lp_records_holding(&f.r));
+    a = by_name(&f, "Audience 00001");
+    before = requests(NULL, NULL);
+    CHECK_INT(lp_sync_config(&f.s, a), -EAGAIN);
     CHECK_INT(requests(NULL, NULL), before);
     lp_records_unlock(&f.r);
     teardown(&f);
