@@ -326,7 +326,7 @@ static void test_failures(void)
     load(&f);
     control_ok("POST", "/_emu/faults", "{\"kind\":\"status\",\"status\":429,\"count\":10}");
     lp_records_lock(&f.r);
-    CHECK_INT(lp_sync_listing(&f.s, false, NULL), 0);
+    CHECK_INT(lp_sync_listing(&f.s, true, NULL), 0);
     CHECK(lp_records_holding(&f.r));
     a = by_name(&f, "Audience 00001");
     before = requests(NULL, NULL);
