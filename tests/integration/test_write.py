@@ -453,6 +453,40 @@ def test_one_mib_is_still_accepted(aud, tmp_path):
 
 
 # ---------------------------------------------------------------------------
+# numbers a double cannot hold: shown and sent back as the API sent them
+
+BIG = 1234567890123456789  # a double holds 1234567890123456768
+
+
+def test_big_integer_set_elsewhere_survives_an_edit(emu, mount_factory):
+    """A filter holding integers beyond 2^53, set elsewhere: cat shows them as
+    the API holds them, and sed -i on minScore sends them back unchanged."""
+    cfg = cfg_json(filters={"company.ids": [BIG, 9007199254740993]})
+    aid = create(emu, "Big", config=cfg)
+    a = Aud(emu, mount_factory(), aid, "Big")
+    text = read(a.cfg)
+    assert b"[1234567890123456789, 9007199254740993]" in text, text
+    assert json.loads(text) == cfg
+    emu.clear_log()
+    r = a.sh('sed -i -E "s/(\\"minScore\\": )70/\\160/" "$D/config.json"')
+    assert (r.returncode, r.stderr) == (0, "")
+    data = assert_config_saved_once(a, cfg_json(minScore=60, filters=cfg["filters"]))
+    assert b"[1234567890123456789, 9007199254740993]" in data
+
+
+@pytest.mark.parametrize("value", [BIG, BIG - 21], ids=["exact", "rounded"])
+def test_big_integer_written_is_sent_as_written(aud, tmp_path, value):
+    """Writing such an integer yourself: sent and shown as written, whether it
+    is the true value or what a double would make of it."""
+    want = cfg_json(filters={"company.ids": [value]})
+    r = aud.sh('cp "$SRC" "$D/config.json"',
+               env={"SRC": write_file(tmp_path, "c.json", json.dumps(want))})
+    assert (r.returncode, r.stderr) == (0, "")
+    data = assert_config_saved_once(aud, want)
+    assert b"[%d]" % value in data
+
+
+# ---------------------------------------------------------------------------
 # editors
 
 
