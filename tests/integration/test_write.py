@@ -874,6 +874,17 @@ def test_mv_to_an_encoded_name_decodes(emu, root):
     assert read(os.path.join(m.path, "A∕B", "status")) == b"draft\n"
 
 
+def test_mv_to_its_own_encoded_name_sends_nothing(emu, root):
+    """'Alpha⁓<its id>' decodes to the name Alpha already has: nothing to send."""
+    m = root
+    [alpha] = emu.state()
+    r = m.sh('mv "$M/Alpha" "$M/Alpha\u2053%s" && ls "$M"' % alpha["id"][:8])
+    assert (r.returncode, r.stderr, r.stdout) == (0, "", "Alpha\n")
+    assert_nothing_sent(emu)
+    assert read(os.path.join(m.path, "Alpha", "status")) == b"draft\n"
+    assert [a["name"] for a in emu.state()] == ["Alpha"]
+
+
 def test_rmdir_deletes_once(emu, root):
     m = root
     [alpha] = emu.state()
