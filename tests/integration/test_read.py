@@ -12,6 +12,8 @@ import tarfile
 import threading
 import time
 
+import pytest
+
 ESC, SLASH, EMPTY, DOT, SWUNG = "\u201b", "\u2215", "\u2205", "\u2024", "\u2053"
 NULSIGN = "\u2400"  # SYMBOL FOR NULL: how a NUL in a name shows
 LIST = "/v1/intent/audiences"
@@ -227,6 +229,30 @@ def test_a_name_with_a_nul_is_shown_whole(emu, mount_factory):
     assert [(q["method"], q["body"]) for q in emu.log() if q["method"] != "GET"] == [
         ("PATCH", {"name": "Nul\0Renamed"})]
     assert [a["name"] for a in emu.state()] == ["Nul\0Renamed", "Nul"]
+
+
+def test_file_inodes_survive_the_kernel_forgetting_them(emu, mount_factory):
+    """Inode numbers of an audience's files stay the same after the kernel
+    drops its caches (`echo 2 > /proc/sys/vm/drop_caches`), as its directory's do."""
+    if not os.access("/proc/sys/vm/drop_caches", os.W_OK):
+        pytest.skip("needs root to drop the kernel's caches")
+    emu.reset(sample=True)
+    m = mount_factory()
+    d = os.path.join(m.path, "VP Sales at Series B SaaS")
+    names = [d, d + "/config.json", d + "/status", d + "/size", d + "/runs"]
+
+    def inodes():
+        r = run("stat", "-c", "%i", "--", *names)
+        assert r.returncode == 0, r.stderr
+        return r.stdout.split()
+
+    before = inodes()
+    for _ in range(3):
+        with open("/proc/sys/vm/drop_caches", "w") as f:
+            f.write("2\n")
+        time.sleep(0.2)  # the kernel's FORGETs reach the daemon
+        assert inodes() == before
+    assert len(set(before)) == len(before)
 
 
 def test_tree_shape_and_modes(emu, mount_factory):
