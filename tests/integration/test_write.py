@@ -720,6 +720,18 @@ def test_mv_scratch_onto_status(emu, mount_factory):
     assert "All audience slots are in use" in last_error(a)
 
 
+def test_mv_of_a_bad_word_onto_status_is_einval(aud):
+    """EINVAL, as for a write of that word; mv words it "cannot move ... to a
+    subdirectory of itself" (the man page, ERRORS, says so)."""
+    r = aud.sh('echo bogus > "$D/st.new" && mv "$D/st.new" "$D/status"')
+    assert r.returncode == 1
+    assert "subdirectory of itself" in r.stderr, r.stderr
+    assert_nothing_sent(aud.emu)
+    assert read(aud.status) == b"draft\n"
+    assert read(os.path.join(aud.dir, "st.new")) == b"bogus\n"
+    assert "status" in last_error(aud)
+
+
 # ---------------------------------------------------------------------------
 # files that are not written: touch, rm, size
 
