@@ -14,6 +14,8 @@ import time
 
 import pytest
 
+from conftest import daemon_rss_kib, sanitized_binary
+
 API = "/v1/intent/audiences"
 WRITE_METHODS = ("POST", "PATCH", "DELETE", "PUT")
 
@@ -730,6 +732,57 @@ def test_mv_of_a_bad_word_onto_status_is_einval(aud):
     assert read(aud.status) == b"draft\n"
     assert read(os.path.join(aud.dir, "st.new")) == b"bogus\n"
     assert "status" in last_error(aud)
+
+
+MIB = 1 << 20
+
+
+def df(path):
+    """df's size and available bytes (and statvfs, which it reads)."""
+    r = subprocess.run(["df", "-B1", "--output=size,used,avail", path], capture_output=True,
+                       text=True)
+    assert r.returncode == 0, r.stderr
+    size, used, avail = map(int, r.stdout.split("\n")[1].split())
+    return size, used, avail
+
+
+def test_scratch_space_has_a_total_that_df_shows(aud):
+    """Thirty 8 MiB scratch files: the total stops at 64 MiB (the default)
+    with ENOSPC, the daemon's memory stays near that, and df shows the space
+    used and left; removing the files gives it back."""
+    assert df(aud.dir) == (64 * MIB, 0, 64 * MIB)
+    rss = daemon_rss_kib(aud.m.proc.pid)
+    r = aud.sh('cd "$D" && for i in $(seq 30); do head -c 8M /dev/zero > blob$i || echo "$i"; done')
+    failed = r.stdout.split()
+    assert failed == [str(i) for i in range(9, 31)], r.stdout
+    assert "No space left on device" in r.stderr
+    if not sanitized_binary():
+        assert daemon_rss_kib(aud.m.proc.pid) - rss < 64 * 1024 + 16 * 1024
+    assert df(aud.dir) == (64 * MIB, 64 * MIB, 0)
+    assert os.stat(os.path.join(aud.dir, "blob8")).st_size == 8 * MIB
+    r = aud.sh('cd "$D" && rm blob* && truncate -s 9M big')
+    assert r.returncode == 1 and "File too large" in r.stderr  # one file: 8 MiB at most
+    assert df(aud.dir) == (64 * MIB, 0, 64 * MIB)
+    assert_nothing_sent(aud.emu)
+
+
+def test_scratch_size_option(emu, mount_factory, tmp_path):
+    """-o scratch_size=1M: what fits is kept, what does not is ENOSPC
+    (writes and truncate alike), and nothing already written is lost."""
+    aid = create(emu, "Alpha")
+    a = Aud(emu, mount_factory("scratch_size=1M"), aid, "Alpha")
+    assert df(a.dir) == (MIB, 0, MIB)
+    data = os.urandom(600 * 1024)
+    env = {"SRC": write_file(tmp_path, "one", data)}
+    r = a.sh('cd "$D" && cp "$SRC" one && cmp "$SRC" one && head -c 600K /dev/zero > two',
+             env=env)
+    assert r.returncode == 1 and "No space left on device" in r.stderr, r.stderr
+    r = a.sh('cd "$D" && rm two && cmp "$SRC" one && truncate -s 2M one', env=env)
+    assert r.returncode == 1 and "No space left on device" in r.stderr, r.stderr
+    assert read(os.path.join(a.dir, "one")) == data
+    size, used, avail = df(a.dir)
+    assert used + avail == size == MIB and used >= len(data)
+    assert_nothing_sent(emu)
 
 
 # ---------------------------------------------------------------------------
