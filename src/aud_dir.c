@@ -25,14 +25,13 @@ struct lp_adir *lp_adir_new(struct lp_view *v, struct lp_aud *a)
 
 void lp_adir_free(struct lp_view *v, struct lp_aud *a)
 {
-    (void)v;
     struct lp_adir *d = a->view;
     if (!d)
         return;
     while (d->scratch) {
         struct lp_scratch *s = d->scratch;
         d->scratch = s->next;
-        lp_scratch_free(s);
+        lp_scratch_free(v, s);
     }
     free(d->dirname);
     free(d->new_dirname);

@@ -84,7 +84,9 @@ static void file_path(struct lp_view *v, struct lp_node *n, struct lp_sbuf *out)
     lp_node_path_in(v, d ? d->dir : NULL, n->ops->name, out);
 }
 
-/* A file node is remade on demand, so it is freed once the kernel forgets it. */
+/* A file keeps its inode number while its audience lives, as the directory
+ * does (SPEC: inode numbers are stable), however often the kernel forgets
+ * it; once the audience is gone, or a save replaced the node, it is freed. */
 static void file_release(struct lp_view *v, struct lp_node *n)
 {
     (void)v;
@@ -99,6 +101,7 @@ static const struct lp_node_ops config_ops = {
     .rule = LP_WRITE_CONFIG,
     .stat = config_stat,
     .refresh = config_refresh,
+    .keep = lp_keep_while_live,
     .release = file_release,
     .path = file_path,
     .show = config_show,
@@ -110,6 +113,7 @@ static const struct lp_node_ops status_ops = {
     .mode = S_IFREG | 0644,
     .rule = LP_WRITE_STATUS,
     .stat = status_stat,
+    .keep = lp_keep_while_live,
     .release = file_release,
     .path = file_path,
     .show = status_show,
@@ -121,6 +125,7 @@ static const struct lp_node_ops size_ops = {
     .mode = S_IFREG | 0444,
     .rule = LP_WRITE_NONE,
     .stat = size_stat,
+    .keep = lp_keep_while_live,
     .release = file_release,
     .path = file_path,
     .show = size_show,

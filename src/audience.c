@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "json_exact.h"
 #include "json_print.h"
 #include "json_read.h"
 #include "textutil.h"
@@ -220,7 +221,8 @@ char *lp_build_body(const char *name, const char *status, const char *config)
     if (status && !cJSON_AddStringToObject(root, "status", status))
         goto out;
     if (config) {
-        cJSON *cfg = cJSON_Parse(config);
+        /* compact JSON of ours: its numbers and NULs kept as they are */
+        cJSON *cfg = lp_json_parse_exact(config, strlen(config), NULL);
 
         if (!cJSON_IsObject(cfg)) {
             cJSON_Delete(cfg);

@@ -10,14 +10,16 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "json_exact.h"
 #include "json_print.h"
 #include "json_read.h"
 #include "json_scan.h"
 #include "textutil.h"
 
+/* Whole as written (json_exact.h): 70.00000000000000001 is not 70. */
 static bool is_int_in(const cJSON *v, double lo, double hi)
 {
-    return cJSON_IsNumber(v) && lp_json_is_integral(v->valuedouble) && v->valuedouble >= lo &&
+    return cJSON_IsNumber(v) && lp_json_number_is_integral(v) && v->valuedouble >= lo &&
            v->valuedouble <= hi;
 }
 
@@ -57,7 +59,7 @@ static int check_topics(const cJSON *topics, char *reason, size_t reasonlen)
     if (!cJSON_IsArray(topics))
         goto bad;
     for (const cJSON *c = topics->child; c; c = c->next) {
-        if (!cJSON_IsNumber(c) || !lp_json_is_integral(c->valuedouble))
+        if (!lp_json_number_is_integral(c))
             goto bad;
         n++;
     }
@@ -144,7 +146,7 @@ enum lp_config_result lp_config_check(const char *buf, size_t len, char **compac
     enum lp_scan_result r;
     size_t bad_pos;
     const char *why;
-    const char *end = NULL;
+    size_t end = 0;
     const char *nul;
     cJSON *root;
     size_t line, col;
@@ -178,12 +180,10 @@ enum lp_config_result lp_config_check(const char *buf, size_t len, char **compac
     r = lp_json_scan_object(s, len, &bad_pos, &why);
     if (r != LP_SCAN_DONE)
         return scan_failure(s, len, r, bad_pos, why, reason, reasonlen);
-    root = cJSON_ParseWithLengthOpts(buf, len, &end, 0);
+    root = lp_json_parse_exact(buf, len, &end);
     if (!root) {
         /* Not expected after the scan; kept so cJSON has the last word. */
-        size_t pos = end && end >= buf && end <= buf + len ? (size_t)(end - buf) : 0;
-
-        lp_line_col(s, pos, &line, &col);
+        lp_line_col(s, end, &line, &col);
         lp_set_reason(reason, reasonlen, "config.json is not valid JSON (line %zu, column %zu)",
                       line, col);
         return LP_CONFIG_BAD_JSON;

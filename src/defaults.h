@@ -19,5 +19,7 @@
 
 /* The results cache's bound (-o cache_size). */
 #define LP_DEFAULT_CACHE_SIZE "2G"
+/* The memory editors' scratch files may hold together (-o scratch_size). */
+#define LP_DEFAULT_SCRATCH_SIZE "64M"
 
 #endif

@@ -183,15 +183,21 @@ static void op_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
     reply_logged(req, "removexattr", lp_op_start("removexattr"), ino, NULL, -ENOTSUP);
 }
 
+/* The only space this file system has is the memory editors' scratch files
+ * may take (-o scratch_size): df shows it, and how much of it is in use. */
 static void op_statfs(fuse_req_t req, fuse_ino_t ino)
 {
     double t0 = lp_op_start("statfs");
     struct lp_fs *fs = lp_fs_of(req);
     size_t nodes = lp_view_node_count(fs->view);
+    uint64_t used, total;
+    lp_view_scratch_space(fs->view, &used, &total);
     lp_op_log(fs, "statfs", t0, ino, NULL, 0);
     struct statvfs sv;
     memset(&sv, 0, sizeof(sv));
     sv.f_bsize = sv.f_frsize = 4096;
+    sv.f_blocks = total / sv.f_frsize;
+    sv.f_bfree = sv.f_bavail = used < total ? (total - used) / sv.f_frsize : 0;
     sv.f_namemax = LP_FILENAME_MAX;
     sv.f_files = nodes + 1;
     sv.f_ffree = 0;

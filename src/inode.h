@@ -48,6 +48,7 @@ struct lp_view_options {
     /* Called with the records lock held: must only queue the change, never block. */
     void (*notify)(void *ctx, const struct lp_change *change);
     void *notify_ctx;
+    uint64_t scratch_max; /* bytes all scratch files may hold together (-o scratch_size) */
 };
 
 /* How a file's writes are turned into requests (see wbuf.h). */
@@ -107,8 +108,8 @@ struct lp_node_ops {
     int (*store)(struct lp_view *v, struct lp_node *n, const char *payload);
     /* In-memory files: read, write, resize, link target, stored attributes. */
     ssize_t (*read)(struct lp_node *n, char *buf, size_t size, off_t off);
-    ssize_t (*write)(struct lp_node *n, const char *buf, size_t size, off_t off);
-    int (*setattr)(struct lp_node *n, int valid, const struct stat *in);
+    ssize_t (*write)(struct lp_view *v, struct lp_node *n, const char *buf, size_t size, off_t off);
+    int (*setattr)(struct lp_view *v, struct lp_node *n, int valid, const struct stat *in);
     int (*readlink)(struct lp_node *n, char **target);
     /* LP_READ_FILE: a descriptor to read from, its size as known, and while
      * it is still being downloaded what reads wait on (lp_view_open_fd);
@@ -185,6 +186,7 @@ struct lp_view {
     struct lp_node *ctl_dir;     /* .leadpipe/, made at start, never freed */
     uint64_t names_version;      /* bumped whenever the root's set of names changes */
     struct timespec names_mtime; /* the root's mtime: when its names last changed */
+    uint64_t scratch_used;       /* bytes scratch files hold (scratch_space.c) */
 };
 
 /* inode.c: nodes. node_new takes a view reference on a (when not NULL). */
@@ -263,9 +265,18 @@ struct lp_scratch *lp_scratch_find(struct lp_adir *d, const char *name);
 int lp_scratch_new(struct lp_view *v, struct lp_aud *a, const char *name, mode_t mode, uid_t uid,
                    gid_t gid, const char *link, struct lp_node **out);
 void lp_scratch_unlink(struct lp_view *v, struct lp_adir *d, struct lp_scratch *s);
-void lp_scratch_free(struct lp_scratch *s);
+void lp_scratch_free(struct lp_view *v, struct lp_scratch *s);
 /* Renames inside one audience directory, fixed files and scratch alike. */
 int lp_scratch_rename(struct lp_view *v, struct lp_aud *a, const char *name, const char *newname,
                       unsigned flags);
+
+/* scratch_space.c: the memory scratch files hold, within v->opts.scratch_max.
+ * resize: s's content becomes len bytes (zeros added), or -EFBIG (one file's
+ * limit), -ENOSPC (the total), -ENOMEM, nothing changed. adopt: a new s
+ * (no buffer yet) takes malloc'd data of len bytes, or -ENOSPC (data freed).
+ * release: s holds nothing any more. */
+int lp_scratch_resize(struct lp_view *v, struct lp_scratch *s, size_t len);
+int lp_scratch_adopt(struct lp_view *v, struct lp_scratch *s, char *data, size_t len);
+void lp_scratch_release_space(struct lp_view *v, struct lp_scratch *s);
 
 #endif

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "sbuf.h"
+#include "textutil.h"
 
 static void put_json_string(struct lp_sbuf *b, const char *s)
 {
@@ -22,6 +23,12 @@ static void put_json_string(struct lp_sbuf *b, const char *s)
         char hex[8];
         const char *esc = NULL;
 
+        if (strncmp(s, LP_TEXT_NUL, LP_TEXT_NUL_LEN) == 0) {
+            lp_sb_add(b, run, (size_t)(s - run));
+            lp_sb_adds(b, "\\u0000"); /* a NUL the text had (json_exact.h) */
+            run = ++s + 1;
+            continue;
+        }
         switch (c) {
         case '"':
             esc = "\\\"";
@@ -71,33 +78,43 @@ bool lp_json_is_integral(double d)
 
 /* Whole numbers below 1e21 print as integers; other values as the shortest
  * %g form that reads back to the same double, so printing is idempotent. A
- * non-finite value (only possible from an API answer; lp_config_check
- * refuses them) prints as null, which is what JSON.stringify does too. */
-static void put_number(struct lp_sbuf *b, double d)
+ * non-finite value (never parsed: 1e999 keeps its text; lp_config_check
+ * refuses it) prints as null, which is what JSON.stringify does too. */
+void lp_json_number_text(double d, char *out, size_t outlen)
 {
-    char tmp[40];
-
     if (!isfinite(d)) {
-        lp_sb_adds(b, "null");
+        snprintf(out, outlen, "null");
         return;
     }
     if (d == 0) {
-        lp_sb_adds(b, "0"); /* also for -0 */
+        snprintf(out, outlen, "0"); /* also for -0 */
         return;
     }
     if (d > -1e21 && d < 1e21 && lp_json_is_integral(d)) {
-        snprintf(tmp, sizeof(tmp), "%.0f", d); /* exact; as JavaScript prints them */
+        snprintf(out, outlen, "%.0f", d); /* exact; as JavaScript prints them */
     } else {
         for (int prec = 15; prec <= 17; prec++) {
-            snprintf(tmp, sizeof(tmp), "%.*g", prec, d);
-            if (strtod(tmp, NULL) == d)
+            snprintf(out, outlen, "%.*g", prec, d);
+            if (strtod(out, NULL) == d)
                 break;
         }
         /* JSON wants '.', whatever LC_NUMERIC someone set */
-        for (char *p = tmp; *p; p++)
+        for (char *p = out; *p; p++)
             if (*p == ',')
                 *p = '.';
     }
+}
+
+static void put_number(struct lp_sbuf *b, const cJSON *v)
+{
+    char tmp[LP_JSON_NUMBER_TEXT];
+
+    /* A parsed number a double cannot hold keeps its text here (json_exact.h). */
+    if (v->valuestring) {
+        lp_sb_adds(b, v->valuestring);
+        return;
+    }
+    lp_json_number_text(v->valuedouble, tmp, sizeof(tmp));
     lp_sb_adds(b, tmp);
 }
 
@@ -111,7 +128,7 @@ static void put_scalar(struct lp_sbuf *b, const cJSON *v)
     if (cJSON_IsString(v))
         put_json_string(b, v->valuestring);
     else if (cJSON_IsNumber(v))
-        put_number(b, v->valuedouble);
+        put_number(b, v);
     else if (cJSON_IsTrue(v))
         lp_sb_adds(b, "true");
     else if (cJSON_IsFalse(v))

@@ -4,7 +4,9 @@
  * cJSON's printer is not used for output: it prints integral numbers from
  * 1e15 up in exponent form and may round a double by one ulp. Here whole
  * numbers below 1e21 print as integers, other numbers as the shortest %g form
- * that reads back to the same double, and a non-finite number as null.
+ * that reads back to the same double, and a non-finite number as null; a
+ * number that keeps its source text (json_exact.h: one a double cannot hold)
+ * prints as that text, and a NUL held in a string (C0 80) as \u0000.
  * Ownership: both printers return malloc'd text the caller frees, or NULL
  * (errno ENOMEM).
  */
@@ -21,6 +23,13 @@
 
 /* True when d is finite and a whole number. */
 bool lp_json_is_integral(double d);
+
+/* Room for a number's text: cJSON reads at most 63 characters of one, and
+ * the canonical form of a double is shorter. */
+#define LP_JSON_NUMBER_TEXT 64
+/* The canonical text of d (as the printers print a number without source
+ * text) into out, NUL-terminated; out holds LP_JSON_NUMBER_TEXT bytes. */
+void lp_json_number_text(double d, char *out, size_t outlen);
 
 /* Compact JSON of v: no whitespace at all. */
 char *lp_json_compact(const cJSON *v);

@@ -5,12 +5,12 @@
 
 #include <string.h>
 
+#include "json_exact.h"
 #include "json_print.h"
 #include "textutil.h"
 
 cJSON *lp_json_parse_whole(const char *body, size_t len, const char *what, char *err, size_t errlen)
 {
-    const char *end = NULL;
     size_t pos, line, col;
     cJSON *root;
 
@@ -22,8 +22,7 @@ cJSON *lp_json_parse_whole(const char *body, size_t len, const char *what, char 
         lp_set_reason(err, errlen, "%s is empty", what);
         return NULL;
     }
-    root = cJSON_ParseWithLengthOpts(body, len, &end, 0);
-    pos = end && end >= body && end <= body + len ? (size_t)(end - body) : 0;
+    root = lp_json_parse_exact(body, len, &pos);
     if (root) {
         while (pos < len && lp_is_json_space((unsigned char)body[pos]))
             pos++;

@@ -14,8 +14,9 @@
 #include <stddef.h>
 
 /* Parses the whole of body[0..len) as one JSON value (trailing whitespace
- * allowed). Returns the tree or NULL with a reason naming `what` and, for
- * broken text, the line and column. */
+ * allowed), numbers and NULs kept exactly (json_exact.h). Returns the tree
+ * or NULL with a reason naming `what` and, for broken text, the line and
+ * column. */
 cJSON *lp_json_parse_whole(const char *body, size_t len, const char *what, char *err,
                            size_t errlen);
 

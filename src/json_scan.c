@@ -7,8 +7,6 @@
 #include <cjson/cJSON.h> /* CJSON_NESTING_LIMIT only: the scanner mirrors cJSON's limits */
 #include <stdbool.h>
 #include <stddef.h>
-#include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 
 #include "textutil.h"
@@ -86,8 +84,6 @@ static enum lp_scan_result scan_unicode(struct scanner *sc)
         return LP_SCAN_MORE;
     if (hi == -2)
         return scan_bad(sc, "is not valid JSON");
-    if (hi == 0)
-        return scan_bad(sc, "contains \\u0000, which is not supported");
     if (hi >= 0xDC00 && hi <= 0xDFFF)
         return scan_bad(sc, "contains a lone UTF-16 surrogate");
     if (hi >= 0xD800 && hi <= 0xDBFF) {
@@ -185,25 +181,6 @@ static enum lp_scan_result scan_number_parts(struct scanner *sc)
     return sc->pos < sc->len ? LP_SCAN_DONE : LP_SCAN_MORE;
 }
 
-/* False for an integer literal a double cannot hold exactly (beyond 2^53,
- * like 9007199254740993): it would reach the API silently changed. An
- * integer a double holds exactly (100000000000000000000) and any fraction
- * or exponent pass. */
-static bool exact_integer(const unsigned char *s, size_t n)
-{
-    size_t i = n && *s == '-';
-    if (n - i <= 15 || n > LP_JSON_MAX_NUMBER)
-        return true; /* up to 15 digits always fit; longer ones are refused elsewhere */
-    for (size_t k = i; k < n; k++)
-        if (s[k] < '0' || s[k] > '9')
-            return true;
-    char lit[LP_JSON_MAX_NUMBER + 1], back[LP_JSON_MAX_NUMBER + 8];
-    memcpy(lit, s, n);
-    lit[n] = '\0';
-    snprintf(back, sizeof(back), "%.0f", strtod(lit, NULL));
-    return strcmp(lit, back) == 0;
-}
-
 static enum lp_scan_result scan_number(struct scanner *sc)
 {
     size_t start = sc->pos;
@@ -212,10 +189,6 @@ static enum lp_scan_result scan_number(struct scanner *sc)
     if (r != LP_SCAN_BAD && sc->pos - start > LP_JSON_MAX_NUMBER) {
         sc->pos = start;
         return scan_bad(sc, "has a number with too many digits");
-    }
-    if (r == LP_SCAN_DONE && !exact_integer(sc->s + start, sc->pos - start)) {
-        sc->pos = start;
-        return scan_bad(sc, "has an integer too large to keep exactly (beyond 2^53)");
     }
     return r;
 }

@@ -9,9 +9,9 @@
  * scanner checks the bytes first, RFC 8259 to the letter, and says which of
  * the three cases holds. It also refuses what cJSON would get wrong or refuse
  * later: nesting deeper than CJSON_NESTING_LIMIT, numbers longer than the 63
- * characters cJSON reads, integers beyond 2^53 a double cannot hold exactly,
- * \u0000 and lone UTF-16 surrogates. It builds no tree: parse with cJSON
- * after LP_SCAN_DONE. Nothing is allocated.
+ * characters cJSON reads and lone UTF-16 surrogates. (Numbers a double cannot
+ * hold and \u0000 are fine: json_exact.h keeps them.) It builds no tree:
+ * parse with lp_json_parse_exact after LP_SCAN_DONE. Nothing is allocated.
  */
 #ifndef LEADPIPEFS_JSON_SCAN_H
 #define LEADPIPEFS_JSON_SCAN_H

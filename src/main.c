@@ -34,8 +34,9 @@ struct options {
     char *api_key_file;
     char *api_key_argv; /* only to refuse it */
     double cache_timeout;
-    char *cache_dir;  /* results cache; default lp_rcache_default_dir */
-    char *cache_size; /* its bound, e.g. 2G */
+    char *cache_dir;    /* results cache; default lp_rcache_default_dir */
+    char *cache_size;   /* its bound, e.g. 2G */
+    char *scratch_size; /* memory for editors' scratch files, e.g. 64M */
     double timeout;
     int tries;
 };
@@ -47,12 +48,13 @@ struct options {
 static const struct fuse_opt opt_spec[] = {
     OPT("base_url=%s", base_url),
     OPT("api_key_file=%s", api_key_file),
-    OPT("api_key=%s", api_key_argv),
+    OPT("api_key=%s", api_key_argv), /* only to refuse it */
     OPT("cache_timeout=%lf", cache_timeout),
     OPT("timeout=%lf", timeout),
     OPT("tries=%d", tries),
     OPT("cache_dir=%s", cache_dir),
     OPT("cache_size=%s", cache_size),
+    OPT("scratch_size=%s", scratch_size),
     FUSE_OPT_END,
 };
 
@@ -79,13 +81,15 @@ static void usage(const char *prog)
            "    -o tries=N             HTTP tries per operation (default %d)\n"
            "    -o cache_dir=PATH      where results.csv files are kept (default\n"
            "                           $XDG_CACHE_HOME/leadpipefs, else ~/.cache/leadpipefs)\n"
-           "    -o cache_size=BYTES    bound of that cache, K/M/G suffixes (default %s)\n\n"
+           "    -o cache_size=BYTES    bound of that cache, K/M/G suffixes (default %s)\n"
+           "    -o scratch_size=BYTES  memory all editors' scratch files may take\n"
+           "                           together, K/M/G suffixes (default %s)\n\n"
            "FUSE options that matter most here:\n"
            "    -o ro                  read-only mount: no write reaches the API\n"
            "    -o allow_other         let other users in (file modes still apply)\n"
            "    -o default_permissions always on: the kernel checks the modes shown\n\n",
            prog, LP_DEFAULT_BASE_URL, LP_DEFAULT_CACHE_TIMEOUT_S, LP_DEFAULT_TIMEOUT_S,
-           LP_DEFAULT_TRIES, LP_DEFAULT_CACHE_SIZE);
+           LP_DEFAULT_TRIES, LP_DEFAULT_CACHE_SIZE, LP_DEFAULT_SCRATCH_SIZE);
     fuse_cmdline_help();
     fuse_lowlevel_help();
 }
@@ -201,7 +205,7 @@ int main(int argc, char *argv[])
     struct lp_sync sync;
     bool records_ready = false;
     lp_rcache *rcache = NULL;
-    uint64_t cache_bound = 0;
+    uint64_t cache_bound = 0, scratch_bound = 0;
     char *mountpoint = NULL;
     lp_view *view = NULL;
     lp_notifier *nf = NULL;
@@ -251,6 +255,14 @@ int main(int argc, char *argv[])
                 opts.cache_size);
         goto out;
     }
+    if (lp_parse_size(opts.scratch_size ? opts.scratch_size : LP_DEFAULT_SCRATCH_SIZE,
+                      &scratch_bound) < 0) {
+        fprintf(stderr,
+                "leadpipefs: scratch_size must be a number of bytes, with K, M or G "
+                "(got %s)\n",
+                opts.scratch_size);
+        goto out;
+    }
     ret = 1;
     lp_log_init("leadpipefs", false, cmd.debug);
     if (!opts.base_url) {
@@ -288,7 +300,8 @@ int main(int argc, char *argv[])
                                  .uid = getuid(),
                                  .gid = getgid(),
                                  .notify = lp_notifier_queue,
-                                 .notify_ctx = nf};
+                                 .notify_ctx = nf,
+                                 .scratch_max = scratch_bound};
     view = api && nf ? lp_view_new(&vo) : NULL;
     if (!view)
         goto no_memory;
@@ -351,6 +364,7 @@ out:
     free(opts.base_url);
     free(opts.cache_dir);
     free(opts.cache_size);
+    free(opts.scratch_size);
     free(opts.api_key_file);
     free(opts.api_key_argv);
     free(cmd.mountpoint);

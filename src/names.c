@@ -24,7 +24,9 @@ int lp_name_validate(const char *name, char *reason, size_t reasonlen)
     }
     len = strlen(name);
     for (size_t i = 0; i < len; chars++) {
-        int n = lp_utf8_len(s + i, len - i);
+        /* A NUL (LP_TEXT_NUL) is a character too: the API takes "\u0000". */
+        int n = strncmp(name + i, LP_TEXT_NUL, LP_TEXT_NUL_LEN) == 0 ? LP_TEXT_NUL_LEN
+                                                                     : lp_utf8_len(s + i, len - i);
 
         if (n <= 0) {
             lp_set_reason(reason, reasonlen, "name must be valid UTF-8");
@@ -44,10 +46,12 @@ int lp_name_validate(const char *name, char *reason, size_t reasonlen)
 #define U_ONEDOT "\xE2\x80\xA4"   /* U+2024 ONE DOT LEADER: a dot of "." or ".." */
 #define U_SWUNG "\xE2\x81\x93"    /* U+2053 SWUNG DASH: starts the id suffix */
 #define U_ESCAPE "\xE2\x80\x9B"   /* U+201B: the next character is literal */
+#define U_NULSIGN "\xE2\x90\x80"  /* U+2400 SYMBOL FOR NULL: stands for a NUL */
 #define U_LEN 3                   /* every one of them is 3 bytes in UTF-8 */
 #define LP_SUFFIX_ID_CHARS 8
 
-static const char *const name_specials[] = {U_DIVSLASH, U_EMPTYSET, U_ONEDOT, U_SWUNG, U_ESCAPE};
+static const char *const name_specials[] = {U_DIVSLASH, U_EMPTYSET, U_ONEDOT,
+                                            U_SWUNG,    U_ESCAPE,   U_NULSIGN};
 
 /* s is NUL-terminated; strncmp stops at its end. */
 static bool starts_special(const char *s)
@@ -67,6 +71,11 @@ static size_t encode_unit(const char *s, char *out, size_t *used)
     if (*s == '/') {
         memcpy(out, U_DIVSLASH, U_LEN);
         *used = 1;
+        return U_LEN;
+    }
+    if (strncmp(s, LP_TEXT_NUL, LP_TEXT_NUL_LEN) == 0) {
+        memcpy(out, U_NULSIGN, U_LEN);
+        *used = LP_TEXT_NUL_LEN;
         return U_LEN;
     }
     if (starts_special(s)) {
@@ -187,6 +196,14 @@ char *lp_name_decode(const char *dirname)
             break;
         } else if (strncmp(s, U_DIVSLASH, U_LEN) == 0) {
             out[o++] = '/';
+            i += U_LEN;
+        } else if (strncmp(s, LP_TEXT_NUL, LP_TEXT_NUL_LEN) == 0) {
+            free(out); /* typed as U+2400: C0 80 itself is how a NUL is held */
+            errno = EINVAL;
+            return NULL;
+        } else if (strncmp(s, U_NULSIGN, U_LEN) == 0) {
+            memcpy(out + o, LP_TEXT_NUL, LP_TEXT_NUL_LEN);
+            o += LP_TEXT_NUL_LEN;
             i += U_LEN;
         } else {
             out[o++] = dirname[i++];

@@ -300,7 +300,10 @@ static int root_rename(struct lp_view *v, struct lp_node *dir, const char *name,
             lp_aud_set_error(a, reason);
         return rc;
     }
-    rc = lp_sync_rename(v->sync, a, decoded);
+    /* Its own shown name with a suffix ('A⁓<id>') names what it already has:
+     * nothing to send (and updatedAt must not move). */
+    if (!a->rec.name || strcmp(decoded, a->rec.name) != 0)
+        rc = lp_sync_rename(v->sync, a, decoded);
     free(decoded);
     if (rc < 0)
         return rc; /* a may be gone (and freed) */

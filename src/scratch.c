@@ -14,14 +14,12 @@
 #include "log.h"
 #include "wbuf.h"
 
-#define SCRATCH_MAX (8 << 20) /* an editor's file larger than this is not a scratch file */
-
-void lp_scratch_free(struct lp_scratch *s)
+void lp_scratch_free(struct lp_view *v, struct lp_scratch *s)
 {
     if (!s)
         return;
+    lp_scratch_release_space(v, s);
     free(s->name);
-    free(s->data);
     free(s);
 }
 
@@ -71,15 +69,18 @@ int lp_scratch_new(struct lp_view *v, struct lp_aud *a, const char *name, mode_t
     if (lp_aud_file_index(name) >= 0 || strcmp(name, LP_RUNS_DIR) == 0 || lp_scratch_find(d, name))
         return -EEXIST;
     struct lp_scratch *s = scratch_alloc(name, link ? 0777 : mode, uid, gid);
-    if (!s || (link && !(s->data = strdup(link)))) {
-        lp_scratch_free(s);
+    char *target = link ? strdup(link) : NULL;
+    if (!s || (link && !target)) {
+        free(target);
+        lp_scratch_free(v, s);
         return -ENOMEM;
     }
-    s->len = s->cap = link ? strlen(link) : 0;
-    s->node = lp_node_new(v, link ? &lp_symlink_ops : &lp_scratch_ops, a);
-    if (!s->node) {
-        lp_scratch_free(s);
-        return -ENOMEM;
+    int rc = link ? lp_scratch_adopt(v, s, target, strlen(link)) : 0; /* a link's target counts */
+    if (rc == 0 && !(s->node = lp_node_new(v, link ? &lp_symlink_ops : &lp_scratch_ops, a)))
+        rc = -ENOMEM;
+    if (rc < 0) {
+        lp_scratch_free(v, s);
+        return rc;
     }
     s->node->priv = s;
     list_add(d, s);
@@ -111,33 +112,12 @@ static void scratch_stat(struct lp_view *v, struct lp_node *n, struct stat *st)
 
 static void scratch_release(struct lp_view *v, struct lp_node *n)
 {
-    (void)v;
     struct lp_scratch *s = n->priv;
     if (!s)
         return;
     s->node = NULL;
     if (!n->linked)
-        lp_scratch_free(s); /* unlinked: nothing else holds it */
-}
-
-static int scratch_resize(struct lp_scratch *s, size_t len)
-{
-    if (len > SCRATCH_MAX)
-        return -EFBIG;
-    if (len > s->cap) {
-        size_t cap = s->cap ? s->cap : 4096;
-        while (cap < len)
-            cap *= 2;
-        char *d = realloc(s->data, cap);
-        if (!d)
-            return -ENOMEM;
-        s->data = d;
-        s->cap = cap;
-    }
-    if (len > s->len)
-        memset(s->data + s->len, 0, len - s->len);
-    s->len = len;
-    return 0;
+        lp_scratch_free(v, s); /* unlinked: nothing else holds it */
 }
 
 static ssize_t scratch_read(struct lp_node *n, char *buf, size_t size, off_t off)
@@ -151,11 +131,12 @@ static ssize_t scratch_read(struct lp_node *n, char *buf, size_t size, off_t off
     return (ssize_t)got;
 }
 
-static ssize_t scratch_write(struct lp_node *n, const char *buf, size_t size, off_t off)
+static ssize_t scratch_write(struct lp_view *v, struct lp_node *n, const char *buf, size_t size,
+                             off_t off)
 {
     struct lp_scratch *s = n->priv;
     size_t end = (size_t)off + size;
-    int rc = end > s->len ? scratch_resize(s, end) : 0;
+    int rc = end > s->len ? lp_scratch_resize(v, s, end) : 0;
     if (rc < 0)
         return rc;
     memcpy(s->data + off, buf, size);
@@ -164,12 +145,12 @@ static ssize_t scratch_write(struct lp_node *n, const char *buf, size_t size, of
     return (ssize_t)size;
 }
 
-static int scratch_setattr(struct lp_node *n, int valid, const struct stat *in)
+static int scratch_setattr(struct lp_view *v, struct lp_node *n, int valid, const struct stat *in)
 {
     struct lp_scratch *s = n->priv;
     int rc = 0;
     if ((valid & LP_SET_SIZE) && n->ops == &lp_scratch_ops)
-        rc = scratch_resize(s, (size_t)in->st_size);
+        rc = lp_scratch_resize(v, s, (size_t)in->st_size);
     if (rc < 0)
         return rc;
     if (valid & LP_SET_MODE)
@@ -271,7 +252,7 @@ static int commit(struct lp_view *v, struct lp_aud *a, struct lp_scratch *s, int
         return 0; /* unlinked meanwhile: the save stands, nothing to move */
     struct lp_adir *d = a->view;
     list_remove(d, s);
-    lp_scratch_free(s);
+    lp_scratch_free(v, s);
     node->priv = NULL;
     node->ops = target;
     struct lp_node *old = d->files[i];
@@ -290,11 +271,17 @@ static int commit(struct lp_view *v, struct lp_aud *a, struct lp_scratch *s, int
 static int detach(struct lp_view *v, struct lp_aud *a, struct lp_node *node, const char *newname)
 {
     struct lp_scratch *s = scratch_alloc(newname, 0644, v->opts.uid, v->opts.gid);
-    if (!s || node->ops->show(v, node, &s->data, &s->len) < 0) {
-        lp_scratch_free(s);
+    char *data = NULL;
+    size_t len = 0;
+    if (!s || node->ops->show(v, node, &data, &len) < 0) {
+        lp_scratch_free(v, s);
         return -ENOMEM;
     }
-    s->cap = s->len;
+    int rc = lp_scratch_adopt(v, s, data, len); /* the copy counts like any scratch file */
+    if (rc < 0) {
+        lp_scratch_free(v, s);
+        return rc;
+    }
     s->mtime = s->atime = lp_aud_mtime(a);
     s->node = node;
     struct lp_node **slot = lp_aud_file_slot(a, node);

@@ -175,6 +175,14 @@ size_t lp_view_node_count(lp_view *v)
     return n;
 }
 
+void lp_view_scratch_space(lp_view *v, uint64_t *used, uint64_t *total)
+{
+    lp_records_lock(v->r);
+    *used = v->scratch_used;
+    *total = v->opts.scratch_max;
+    lp_records_unlock(v->r);
+}
+
 /* ---- dispatch ---- */
 
 /* A node whose audience is gone shows nothing any more (its scratch files
@@ -372,7 +380,7 @@ ssize_t lp_view_write(lp_view *v, lp_ino ino, const char *buf, size_t size, off_
 {
     lp_records_lock(v->r);
     struct lp_node *n = lp_node_get(v, ino);
-    ssize_t rc = n && n->ops->write ? n->ops->write(n, buf, size, off) : -EBADF;
+    ssize_t rc = n && n->ops->write ? n->ops->write(v, n, buf, size, off) : -EBADF;
     lp_records_unlock(v->r);
     return rc;
 }
@@ -392,7 +400,7 @@ int lp_view_setattr(lp_view *v, lp_ino ino, int valid, const struct stat *in, st
     struct lp_node *n = lp_node_get(v, ino);
     int rc = n ? 0 : -ENOENT;
     if (rc == 0 && n->ops->setattr)
-        rc = n->ops->setattr(n, valid, in);
+        rc = n->ops->setattr(v, n, valid, in);
     else if (rc == 0 && (valid & LP_SET_SIZE))
         rc = -EINVAL; /* config.json/status sizes change through an open file */
     /* Mode, owner and times of the audience's own files are not stored: accept

@@ -105,5 +105,7 @@ bool lp_view_is_live(lp_view *v, lp_ino ino);
 
 /* Number of nodes, for statfs. */
 size_t lp_view_node_count(lp_view *v);
+/* Bytes editors' scratch files hold, and the most they may (statfs). */
+void lp_view_scratch_space(lp_view *v, uint64_t *used, uint64_t *total);
 
 #endif

@@ -338,6 +338,24 @@ def test_patch_fields_and_updated_at(emu):
     assert emu.state() == before
 
 
+def test_exact_integers_and_nul_characters(emu):
+    """What a double or a C string would change is stored and answered exactly
+    (Python's json keeps integers whole): integers beyond 2^53, a NUL in a
+    string. The mount's tests of both rely on it."""
+    a = create(emu, "Exact")
+    url = "%s/%s" % (BASE, a["id"])
+    cfg = b'{"topicIds":[9007199254740993],"filters":{"ids":[1234567890123456789]}}'
+    code, _, payload = emu.req("PATCH", url, raw=b'{"name":"a\\u0000b","config":' + cfg + b"}")
+    assert code == 200
+    assert payload["data"]["name"] == "a\0b"
+    assert payload["data"]["config"]["filters"]["ids"] == [1234567890123456789]
+    r = urllib.request.Request("http://127.0.0.1:%d%s" % (emu.port, url),
+                               headers={"x-api-key": KEY})
+    with urllib.request.urlopen(r, timeout=10) as resp:
+        raw = resp.read()
+    assert cfg in raw and b'"name":"a\\u0000b"' in raw
+
+
 def test_not_found_and_delete(emu):
     a = create(emu)
     missing = "%s/6fb81599-f601-4afe-b3ff-e8a211cae27d" % BASE

@@ -28,13 +28,19 @@ static bool is_utf8(const char *s)
 }
 
 /* The man page's rule, written independently of names.c: a name is shown as
- * is unless it is "", "." or "..", holds a '/' or one of the five special
- * characters (U+2215, U+2205, U+2024, U+2053, U+201B), or is longer than 255
- * bytes. */
+ * is unless it is "", "." or "..", holds a '/', a NUL (C0 80 in the model)
+ * or one of the six special characters (U+2215, U+2205, U+2024, U+2053,
+ * U+201B, U+2400), or is longer than 255 bytes. */
 static bool shown_as_is(const char *name)
 {
-    static const char *const marks[] = {
-        "/", "\xE2\x88\x95", "\xE2\x88\x85", "\xE2\x80\xA4", "\xE2\x81\x93", "\xE2\x80\x9B"};
+    static const char *const marks[] = {"/",
+                                        "\xC0\x80",
+                                        "\xE2\x88\x95",
+                                        "\xE2\x88\x85",
+                                        "\xE2\x80\xA4",
+                                        "\xE2\x81\x93",
+                                        "\xE2\x80\x9B",
+                                        "\xE2\x90\x80"};
 
     if (!name[0] || strcmp(name, ".") == 0 || strcmp(name, "..") == 0 ||
         strcmp(name, ".leadpipe") == 0 || /* the control directory's name */

@@ -278,6 +278,13 @@ def daemon_fds(pid):
     return out
 
 
+def sanitized_binary():
+    """True when the leadpipefs under test was built with AddressSanitizer
+    (whose quarantine keeps freed memory: RSS says nothing there)."""
+    with open(BINARY, "rb") as f:
+        return b"__asan_init" in f.read()
+
+
 def daemon_rss_kib(pid):
     """VmRSS of a process in KiB."""
     with open("/proc/%d/status" % pid) as f:

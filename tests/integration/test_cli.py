@@ -359,7 +359,7 @@ def test_help_lists_every_option(flag):
     r, _ = leadpipefs(flag)
     assert r.returncode == 0, r.stderr
     for opt in ["base_url=", "api_key_file=", "cache_timeout=", "timeout=", "tries=",
-                "-f", "-d", "-s", "allow_other", "--version"]:
+                "scratch_size=", "-f", "-d", "-s", "allow_other", "--version"]:
         assert opt in r.stdout, "%s missing from --help" % opt
     assert "api_key=" not in r.stdout.replace("api_key_file=", "")
 
@@ -379,6 +379,7 @@ def test_help_covers_the_man_page_options():
     ["-o", "cache_timeout=abc", "{mp}"],
     ["-o", "timeout=0", "{mp}"],
     ["-o", "tries=0", "{mp}"],
+    ["-o", "scratch_size=lots", "{mp}"],
     ["leadpipe", "{mp}", "{mp}"],
     ["--bogus", "{mp}"],
     ["-o", "bogus_option=1", "{mp}"],

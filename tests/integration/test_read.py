@@ -12,7 +12,10 @@ import tarfile
 import threading
 import time
 
+import pytest
+
 ESC, SLASH, EMPTY, DOT, SWUNG = "\u201b", "\u2215", "\u2205", "\u2024", "\u2053"
+NULSIGN = "\u2400"  # SYMBOL FOR NULL: how a NUL in a name shows
 LIST = "/v1/intent/audiences"
 
 
@@ -64,8 +67,8 @@ def encode(name):
         return EMPTY
     if name in (".", ".."):
         return DOT * len(name)
-    return "".join(ESC + c if c in (SLASH, EMPTY, DOT, SWUNG, ESC) else SLASH if c == "/" else c
-                   for c in name)
+    return "".join(ESC + c if c in (SLASH, EMPTY, DOT, SWUNG, ESC, NULSIGN)
+                   else SLASH if c == "/" else NULSIGN if c == "\0" else c for c in name)
 
 
 def decode(shown):
@@ -79,7 +82,7 @@ def decode(shown):
             continue
         if c == SWUNG:
             return "".join(out), shown[i + 1:]
-        out.append({SLASH: "/", EMPTY: "", DOT: "."}.get(c, c))
+        out.append({SLASH: "/", EMPTY: "", DOT: ".", NULSIGN: "\0"}.get(c, c))
         i += 1
     return "".join(out), None
 
@@ -120,6 +123,7 @@ ODD_NAMES = [
     "\U0001F1E8\U0001F1ED" * 40, "/" * 120, "\u201b" * 100,
     "line\nbreak", " leading space", "trailing space ", "名前 テスト",
     "Café Owners in Zürich 🇨🇭",
+    "nul\0inside", "nul", "\0", NULSIGN,  # a NUL is a character of its own, never an end
 ]
 
 
@@ -157,7 +161,8 @@ def test_ls_shows_every_audience_once_with_reversible_names(emu, mount_factory):
     for want in ["Sales\u2215Revenue Leaders", EMPTY, DOT, DOT * 2, "...",
                  "A" + ESC + SLASH + "B", ESC + EMPTY, ESC + DOT, ESC + ESC,
                  "x" + ESC + SWUNG + "deadbeef", "B" * 255, "line\nbreak", " leading space",
-                 "Café Owners in Zürich 🇨🇭"]:
+                 "Café Owners in Zürich 🇨🇭", "nul" + NULSIGN + "inside", "nul", NULSIGN,
+                 ESC + NULSIGN]:
         assert want in shown, "%r not in the listing" % want
 
     # Every emulator id appears exactly once; every name maps back to its audience.
@@ -208,6 +213,46 @@ def test_names_and_inodes_stable_across_refresh(emu, mount_factory):
     assert after == before
     assert id_map(m) == ids_before
     assert len(set(before.values())) == len(before), "two audiences share an inode"
+
+
+def test_a_name_with_a_nul_is_shown_whole(emu, mount_factory):
+    """A NUL in a name the API sent (JSON "\\u0000") is not the name's end: it
+    shows as U+2400, and mv to such a name sends the NUL back."""
+    plant(emu, id=odd_id(1), name="Nul\0Name", createdAt="2020-01-01T00:00:01.000Z")
+    plant(emu, id=odd_id(2), name="Nul", createdAt="2020-01-01T00:00:02.000Z")
+    m = mount_factory()
+    assert sorted(listing(m)) == ["Nul", "Nul" + NULSIGN + "Name"]
+    assert id_map(m) == {"Nul" + NULSIGN + "Name": odd_id(1), "Nul": odd_id(2)}
+    emu.clear_log()
+    r = m.sh('mv "$M/Nul␀Name" "$M/Nul␀Renamed" && ls "$M"')
+    assert (r.returncode, r.stderr, r.stdout) == (0, "", "Nul\nNul␀Renamed\n")
+    assert [(q["method"], q["body"]) for q in emu.log() if q["method"] != "GET"] == [
+        ("PATCH", {"name": "Nul\0Renamed"})]
+    assert [a["name"] for a in emu.state()] == ["Nul\0Renamed", "Nul"]
+
+
+def test_file_inodes_survive_the_kernel_forgetting_them(emu, mount_factory):
+    """Inode numbers of an audience's files stay the same after the kernel
+    drops its caches (`echo 2 > /proc/sys/vm/drop_caches`), as its directory's do."""
+    if not os.access("/proc/sys/vm/drop_caches", os.W_OK):
+        pytest.skip("needs root to drop the kernel's caches")
+    emu.reset(sample=True)
+    m = mount_factory()
+    d = os.path.join(m.path, "VP Sales at Series B SaaS")
+    names = [d, d + "/config.json", d + "/status", d + "/size", d + "/runs"]
+
+    def inodes():
+        r = run("stat", "-c", "%i", "--", *names)
+        assert r.returncode == 0, r.stderr
+        return r.stdout.split()
+
+    before = inodes()
+    for _ in range(3):
+        with open("/proc/sys/vm/drop_caches", "w") as f:
+            f.write("2\n")
+        time.sleep(0.2)  # the kernel's FORGETs reach the daemon
+        assert inodes() == before
+    assert len(set(before)) == len(before)
 
 
 def test_tree_shape_and_modes(emu, mount_factory):

@@ -23,7 +23,7 @@ import subprocess
 import threading
 import time
 
-from conftest import BINARY, daemon_fds, daemon_rss_kib, reap_dead_mount, write_errno
+from conftest import daemon_fds, daemon_rss_kib, reap_dead_mount, sanitized_binary, write_errno
 
 SEED_AUDIENCES = 40
 PROCS = 4
@@ -34,11 +34,6 @@ BOUND = TIMEOUT * TRIES + 0.75 + 2 * TIMEOUT
 MOUNT_OPTS = "timeout=%d,tries=%d,cache_timeout=1" % (TIMEOUT, TRIES)
 RSS_GROWTH_KIB = 5 * 1024
 
-
-def sanitized_binary():
-    """True when the leadpipefs under test was built with AddressSanitizer."""
-    with open(BINARY, "rb") as f:
-        return b"__asan_init" in f.read()
 NAMES = ["Audience %05d" % i for i in range(1, SEED_AUDIENCES + 1)]
 ALLOWED_ERRNOS = {errno.EIO, errno.EAGAIN}
 WORDS = ("draft", "active", "paused")

@@ -15,6 +15,8 @@ import time
 
 import pytest
 
+from conftest import daemon_rss_kib, sanitized_binary
+
 API = "/v1/intent/audiences"
 WRITE_METHODS = ("POST", "PATCH", "DELETE", "PUT")
 
@@ -615,6 +617,40 @@ def test_one_mib_is_still_accepted(aud, tmp_path):
 
 
 # ---------------------------------------------------------------------------
+# numbers a double cannot hold: shown and sent back as the API sent them
+
+BIG = 1234567890123456789  # a double holds 1234567890123456768
+
+
+def test_big_integer_set_elsewhere_survives_an_edit(emu, mount_factory):
+    """A filter holding integers beyond 2^53, set elsewhere: cat shows them as
+    the API holds them, and sed -i on minScore sends them back unchanged."""
+    cfg = cfg_json(filters={"company.ids": [BIG, 9007199254740993]})
+    aid = create(emu, "Big", config=cfg)
+    a = Aud(emu, mount_factory(), aid, "Big")
+    text = read(a.cfg)
+    assert b"[1234567890123456789, 9007199254740993]" in text, text
+    assert json.loads(text) == cfg
+    emu.clear_log()
+    r = a.sh('sed -i -E "s/(\\"minScore\\": )70/\\160/" "$D/config.json"')
+    assert (r.returncode, r.stderr) == (0, "")
+    data = assert_config_saved_once(a, cfg_json(minScore=60, filters=cfg["filters"]))
+    assert b"[1234567890123456789, 9007199254740993]" in data
+
+
+@pytest.mark.parametrize("value", [BIG, BIG - 21], ids=["exact", "rounded"])
+def test_big_integer_written_is_sent_as_written(aud, tmp_path, value):
+    """Writing such an integer yourself: sent and shown as written, whether it
+    is the true value or what a double would make of it."""
+    want = cfg_json(filters={"company.ids": [value]})
+    r = aud.sh('cp "$SRC" "$D/config.json"',
+               env={"SRC": write_file(tmp_path, "c.json", json.dumps(want))})
+    assert (r.returncode, r.stderr) == (0, "")
+    data = assert_config_saved_once(aud, want)
+    assert b"[%d]" % value in data
+
+
+# ---------------------------------------------------------------------------
 # editors
 
 
@@ -848,6 +884,69 @@ def test_mv_scratch_onto_status(emu, mount_factory):
     assert "All audience slots are in use" in last_error(a)
 
 
+def test_mv_of_a_bad_word_onto_status_is_einval(aud):
+    """EINVAL, as for a write of that word; mv words it "cannot move ... to a
+    subdirectory of itself" (the man page, ERRORS, says so)."""
+    r = aud.sh('echo bogus > "$D/st.new" && mv "$D/st.new" "$D/status"')
+    assert r.returncode == 1
+    assert "subdirectory of itself" in r.stderr, r.stderr
+    assert_nothing_sent(aud.emu)
+    assert read(aud.status) == b"draft\n"
+    assert read(os.path.join(aud.dir, "st.new")) == b"bogus\n"
+    assert "status" in last_error(aud)
+
+
+MIB = 1 << 20
+
+
+def df(path):
+    """df's size and available bytes (and statvfs, which it reads)."""
+    r = subprocess.run(["df", "-B1", "--output=size,used,avail", path], capture_output=True,
+                       text=True)
+    assert r.returncode == 0, r.stderr
+    size, used, avail = map(int, r.stdout.split("\n")[1].split())
+    return size, used, avail
+
+
+def test_scratch_space_has_a_total_that_df_shows(aud):
+    """Thirty 8 MiB scratch files: the total stops at 64 MiB (the default)
+    with ENOSPC, the daemon's memory stays near that, and df shows the space
+    used and left; removing the files gives it back."""
+    assert df(aud.dir) == (64 * MIB, 0, 64 * MIB)
+    rss = daemon_rss_kib(aud.m.proc.pid)
+    r = aud.sh('cd "$D" && for i in $(seq 30); do head -c 8M /dev/zero > blob$i || echo "$i"; done')
+    failed = r.stdout.split()
+    assert failed == [str(i) for i in range(9, 31)], r.stdout
+    assert "No space left on device" in r.stderr
+    if not sanitized_binary():
+        assert daemon_rss_kib(aud.m.proc.pid) - rss < 64 * 1024 + 16 * 1024
+    assert df(aud.dir) == (64 * MIB, 64 * MIB, 0)
+    assert os.stat(os.path.join(aud.dir, "blob8")).st_size == 8 * MIB
+    r = aud.sh('cd "$D" && rm blob* && truncate -s 9M big')
+    assert r.returncode == 1 and "File too large" in r.stderr  # one file: 8 MiB at most
+    assert df(aud.dir) == (64 * MIB, 0, 64 * MIB)
+    assert_nothing_sent(aud.emu)
+
+
+def test_scratch_size_option(emu, mount_factory, tmp_path):
+    """-o scratch_size=1M: what fits is kept, what does not is ENOSPC
+    (writes and truncate alike), and nothing already written is lost."""
+    aid = create(emu, "Alpha")
+    a = Aud(emu, mount_factory("scratch_size=1M"), aid, "Alpha")
+    assert df(a.dir) == (MIB, 0, MIB)
+    data = os.urandom(600 * 1024)
+    env = {"SRC": write_file(tmp_path, "one", data)}
+    r = a.sh('cd "$D" && cp "$SRC" one && cmp "$SRC" one && head -c 600K /dev/zero > two',
+             env=env)
+    assert r.returncode == 1 and "No space left on device" in r.stderr, r.stderr
+    r = a.sh('cd "$D" && rm two && cmp "$SRC" one && truncate -s 2M one', env=env)
+    assert r.returncode == 1 and "No space left on device" in r.stderr, r.stderr
+    assert read(os.path.join(a.dir, "one")) == data
+    size, used, avail = df(a.dir)
+    assert used + avail == size == MIB and used >= len(data)
+    assert_nothing_sent(emu)
+
+
 # ---------------------------------------------------------------------------
 # files that are not written: touch, rm, size
 
@@ -1000,6 +1099,17 @@ def test_mv_to_an_encoded_name_decodes(emu, root):
     assert [a["name"] for a in emu.state()] == ["A/B"]
     assert os.listdir(m.path) == ["A∕B"]
     assert read(os.path.join(m.path, "A∕B", "status")) == b"draft\n"
+
+
+def test_mv_to_its_own_encoded_name_sends_nothing(emu, root):
+    """'Alpha⁓<its id>' decodes to the name Alpha already has: nothing to send."""
+    m = root
+    [alpha] = emu.state()
+    r = m.sh('mv "$M/Alpha" "$M/Alpha\u2053%s" && ls "$M"' % alpha["id"][:8])
+    assert (r.returncode, r.stderr, r.stdout) == (0, "", "Alpha\n")
+    assert_nothing_sent(emu)
+    assert read(os.path.join(m.path, "Alpha", "status")) == b"draft\n"
+    assert [a["name"] for a in emu.state()] == ["Alpha"]
 
 
 def test_rmdir_deletes_once(emu, root):

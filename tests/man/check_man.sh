@@ -89,6 +89,7 @@ facts=(
     "Disk quota exceeded" "Sales∕Revenue Leaders" "Name⁓6fb81599"
     "fuse.leadpipefs" "mnt-leadpipe.mount" "After=network-online.target"
     "fusermount3(1)" "mount.fuse3(8)" "fuse(8)"
+    "subdirectory of itself" "No space left on device" "Nul␀Name"
 )
 for f in "${facts[@]}"; do
     grep -qF -- "$f" "$tmp/flat.txt" || fail "the page does not mention '$f'"

@@ -15,6 +15,8 @@
 #define ONEDOT "\xE2\x80\xA4"   /* U+2024 */
 #define SWUNG "\xE2\x81\x93"    /* U+2053 */
 #define ESCAPE "\xE2\x80\x9B"   /* U+201B */
+#define NULSIGN "\xE2\x90\x80"  /* U+2400 SYMBOL FOR NULL: shows a NUL */
+#define NUL "\xC0\x80"          /* a NUL inside a name as the model holds it */
 
 #define ID1 "6fb81599-f601-4afe-b3ff-e8a211cae27d"
 #define ID2 "0f1815d3-6edc-4e8e-87e1-4d65ef4f1d2c"
@@ -40,11 +42,12 @@ static bool shown_changed(const char *name)
 }
 
 /* The man page's rule, written independently of names.c: a name is shown as
- * is unless it is "", "." or "..", holds a '/' or one of the five special
- * characters, or is longer than 255 bytes. */
+ * is unless it is "", "." or "..", holds a '/', a NUL or one of the six
+ * special characters, or is longer than 255 bytes. */
 static bool shown_as_is(const char *name)
 {
-    static const char *const marks[] = {"/", DIVSLASH, EMPTYSET, ONEDOT, SWUNG, ESCAPE};
+    static const char *const marks[] = {"/",    NUL,   DIVSLASH, EMPTYSET,
+                                        ONEDOT, SWUNG, ESCAPE,   NULSIGN};
 
     if (!name[0] || strcmp(name, ".") == 0 || strcmp(name, "..") == 0 ||
         strcmp(name, ".leadpipe") == 0 || /* the control directory's name */
@@ -140,6 +143,11 @@ static void test_validate(void)
         {"caf\xc3", -1},
         {"\xc0\xaf", -1},
         {"\xed\xa0\x80", -1},
+        /* a NUL from the API (\u0000) is one character of a valid name */
+        {"a" NUL "b", 0},
+        {NUL, 0},
+        {"\xc0", -1},
+        {"\xc0\x81", -1},
     };
     char reason[128], name[1200];
 
@@ -236,6 +244,11 @@ static void test_encode_table(void)
         {ESCAPE, NULL, ESCAPE ESCAPE},
         {"a" ESCAPE "b", NULL, "a" ESCAPE ESCAPE "b"},
         {"x" SWUNG "6fb81599", NULL, "x" ESCAPE SWUNG "6fb81599"},
+        /* a NUL shows as U+2400; a literal U+2400 is escaped */
+        {"Nul" NUL "Name", NULL, "Nul" NULSIGN "Name"},
+        {NUL NUL, NULL, NULSIGN NULSIGN},
+        {NULSIGN, NULL, ESCAPE NULSIGN},
+        {"a" NUL NULSIGN, ID1, "a" NULSIGN ESCAPE NULSIGN SWUNG "6fb81599"},
         /* duplicates get the first 8 characters of the id */
         {"Dup", ID1, "Dup" SWUNG "6fb81599"},
         {"Dup", ID2, "Dup" SWUNG "0f1815d3"},
@@ -381,6 +394,11 @@ static void test_decode(void)
         {ESCAPE "/", NULL},
         {"a" ESCAPE "\xe2\x88", NULL},
         {ESCAPE "\xe2\x80\x94", NULL}, /* an em dash is not special */
+        /* a NUL is typed as U+2400; the model's own form of it is not a name */
+        {"a" NULSIGN "b", "a" NUL "b"},
+        {ESCAPE NULSIGN, NULSIGN},
+        {"a" NUL "b", NULL},
+        {NUL, NULL},
     };
 
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
@@ -415,7 +433,8 @@ static void test_shown_as_is(void)
 /* Random names over the characters that matter; a fixed seed keeps any
  * failure reproducible. */
 static const char *const alphabet[] = {
-    DIVSLASH, EMPTYSET, ONEDOT, SWUNG, ESCAPE, "/", ".", "a", "Z", " ", "%", "\xc3\xa9", "\xe2\x80",
+    DIVSLASH, EMPTYSET, ONEDOT, SWUNG, ESCAPE, NULSIGN,    NUL,        "/",
+    ".",      "a",      "Z",    " ",   "%",    "\xc3\xa9", "\xe2\x80",
 };
 
 static void random_name(char *out, size_t maxunits)
