@@ -1079,6 +1079,25 @@ def test_mkdir_rmdir_pending_sends_nothing(emu, root):
     assert emu.log() == []
 
 
+def test_clone_is_mkdir_then_cp_of_status_and_config(emu, mount_factory):
+    """The man page's way to copy an audience: one POST with the source's
+    config and status. (cp -r cannot: its O_EXCL creates meet the pending
+    directory's files, as the man page says.)"""
+    create(emu, "Source", status="active")
+    m = mount_factory()
+    emu.clear_log()
+    r = m.sh('mkdir "$M/Copy" && cp "$M/Source/status" "$M/Source/config.json" "$M/Copy/"')
+    assert (r.returncode, r.stderr) == (0, "")
+    sent = writes(emu)
+    assert [(w[0], w[1]) for w in sent] == [("POST", API)], sent
+    body = sent[0][2]
+    assert body["name"] == "Copy" and body["status"] == "active"
+    assert body["config"] == json.loads(read(os.path.join(m.path, "Source", "config.json")))
+    assert read(os.path.join(m.path, "Copy", "status")) == b"active\n"
+    r = m.sh('cp -r "$M/Source" "$M/Again"')
+    assert r.returncode == 1 and "File exists" in r.stderr
+
+
 def test_mkdir_taken_name_is_eexist(emu, root):
     m = root
     r = m.sh('mkdir "$M/Alpha"')
