@@ -24,6 +24,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "deadline.h"
 #include "metrics.h"
 #include "sbuf.h"
 #include "scrub.h"
@@ -443,15 +444,8 @@ ssize_t lp_accesslog_read(lp_accesslog_reader *r, char *buf, size_t size, uint64
 
     if (size == 0)
         return 0;
-    if (timeout_ms > 0) {
-        clock_gettime(CLOCK_MONOTONIC, &deadline);
-        deadline.tv_sec += timeout_ms / 1000;
-        deadline.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
-        if (deadline.tv_nsec >= 1000000000L) {
-            deadline.tv_sec++;
-            deadline.tv_nsec -= 1000000000L;
-        }
-    }
+    if (timeout_ms > 0)
+        deadline = lp_deadline_ms(timeout_ms);
 
     pthread_mutex_lock(&ring_lock);
     position_locked(r, off);

@@ -39,9 +39,9 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "rcache_live.h"
+
 typedef struct lp_rcache lp_rcache;
-/* A file still being downloaded, as one reader sees it (rcache_live.c). */
-typedef struct lp_rcache_live lp_rcache_live;
 
 /* Opens (creating with mode 0700, parents too, whatever the umask) the cache
  * in dir, bounded to limit bytes (0: no bound). dir must be ours (effective
@@ -75,14 +75,6 @@ int lp_rcache_size(lp_rcache *c, const char *key, uint64_t *size);
  * caller gives back with lp_rcache_live_put: every read of the fd goes
  * through lp_rcache_live_wait first. *size: the announced length, or 0. */
 int lp_rcache_open_file(lp_rcache *c, const char *key, uint64_t *size, lp_rcache_live **live);
-/* Waits at most ms milliseconds until the len bytes at off of a live file
- * can be read from its fd. Returns how many may be read (fewer at the end,
- * 0 past it: only once the download is whole), -EAGAIN when the time ran
- * out, -EIO once the download failed (for good: a new download is another
- * file). *size: the length as known now (announced, or final), 0 if not. */
-ssize_t lp_rcache_live_wait(lp_rcache_live *l, uint64_t off, size_t len, int ms, uint64_t *size);
-/* Gives back a reference from lp_rcache_open_file; NULL is ignored. */
-void lp_rcache_live_put(lp_rcache_live *l);
 /* Undoes one pin; an unknown or unpinned key is ignored. Not a use, and drops
  * nothing by itself. */
 void lp_rcache_unpin(lp_rcache *c, const char *key);

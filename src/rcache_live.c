@@ -12,6 +12,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "deadline.h"
+
 enum live_state { LIVE_RUNNING, LIVE_WHOLE, LIVE_FAILED };
 
 struct lp_rcache_live {
@@ -82,23 +84,9 @@ bool lp_rcache_live_size(lp_rcache_live *l, uint64_t *size)
     return known;
 }
 
-/* The deadline ms from now on the condition's clock. */
-static struct timespec deadline(int ms)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    t.tv_sec += ms / 1000;
-    t.tv_nsec += (long)(ms % 1000) * 1000000L;
-    if (t.tv_nsec >= 1000000000L) {
-        t.tv_sec++;
-        t.tv_nsec -= 1000000000L;
-    }
-    return t;
-}
-
 ssize_t lp_rcache_live_wait(lp_rcache_live *l, uint64_t off, size_t len, int ms, uint64_t *size)
 {
-    struct timespec until = deadline(ms);
+    struct timespec until = lp_deadline_ms(ms);
     uint64_t end = off + len;
     ssize_t rc;
     int waited = 0;

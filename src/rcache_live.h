@@ -1,5 +1,5 @@
-/* rcache_live.h - a results file still being downloaded, as its readers see
- * it (the writer's side, for rcache.c; readers use rcache.h): how many bytes
+/* rcache_live.h - a results file still being downloaded, as its writer
+ * (rcache.c) and its readers (given one by rcache.h) see it: how many bytes
  * of the current try are on disk, the length that try announced, and how the
  * download ended. Readers wait here for the bytes they need, so a first read
  * is served while the download runs instead of after it.
@@ -16,8 +16,22 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/types.h>
 
-#include "rcache.h"
+/* A file still being downloaded, as one reader sees it. */
+typedef struct lp_rcache_live lp_rcache_live;
+
+/* The reader's side (through lp_rcache_open_file, rcache.h).
+ * Waits at most ms milliseconds until the len bytes at off of a live file
+ * can be read from its fd. Returns how many may be read (fewer at the end,
+ * 0 past it: only once the download is whole), -EAGAIN when the time ran
+ * out, -EIO once the download failed (for good: a new download is another
+ * file). *size: the length as known now (announced, or final), 0 if not. */
+ssize_t lp_rcache_live_wait(lp_rcache_live *l, uint64_t off, size_t len, int ms, uint64_t *size);
+/* Gives back a reference from lp_rcache_open_file; NULL is ignored. */
+void lp_rcache_live_put(lp_rcache_live *l);
+
+/* The writer's side (rcache.c). */
 
 /* A live file reading the part through fd (read-only, taken over), one
  * reference (the writer's). NULL on ENOMEM (fd closed). */
