@@ -258,6 +258,11 @@ void lp_run_view_notify(struct lp_view *v, struct lp_run_rec *run);
 void lp_run_views_free(struct lp_aud *a);
 /* Tells the kernel what a's runs/ shows changed. */
 void lp_runs_notify(struct lp_view *v, struct lp_aud *a);
+/* The audience left: frees runs/ and everything in it the kernel no longer
+ * holds (each node holds the audience; kept, they would keep it forever). */
+void lp_runs_nodes_release(struct lp_view *v, struct lp_aud *a);
+/* The same for one run's directory and files (run_dir.c). */
+void lp_run_nodes_release(struct lp_view *v, struct lp_run_rec *run);
 
 /* scratch.c: editors' files and links in an audience directory. */
 extern const struct lp_node_ops lp_scratch_ops, lp_symlink_ops;

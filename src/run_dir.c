@@ -39,6 +39,18 @@ void lp_run_views_free(struct lp_aud *a)
     }
 }
 
+void lp_run_nodes_release(struct lp_view *v, struct lp_run_rec *run)
+{
+    struct lp_rview *rv = run->view;
+    if (!rv)
+        return;
+    for (int i = 0; i < RUN_NFILES; i++)
+        if (rv->files[i])
+            lp_node_maybe_free(v, rv->files[i]);
+    if (rv->dir)
+        lp_node_maybe_free(v, rv->dir);
+}
+
 void lp_run_view_notify(struct lp_view *v, struct lp_run_rec *run)
 {
     struct lp_rview *rv = run->view;

@@ -247,6 +247,22 @@ struct lp_node *lp_runs_dir_node(struct lp_view *v, struct lp_aud *a)
     return d->runs_dir;
 }
 
+void lp_runs_nodes_release(struct lp_view *v, struct lp_aud *a)
+{
+    struct lp_adir *d = a->view;
+    for (size_t i = 0; a->runs && i < a->runs->n; i++)
+        lp_run_nodes_release(v, a->runs->items[i]);
+    if (!d)
+        return;
+    /* Each one freed clears its field (child_release, dir_release). */
+    if (d->runs_queue)
+        lp_node_maybe_free(v, d->runs_queue);
+    if (d->runs_latest)
+        lp_node_maybe_free(v, d->runs_latest);
+    if (d->runs_dir)
+        lp_node_maybe_free(v, d->runs_dir);
+}
+
 void lp_runs_notify(struct lp_view *v, struct lp_aud *a)
 {
     struct lp_adir *d = a->view;

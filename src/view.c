@@ -39,6 +39,7 @@ static void aud_removed(struct lp_view *v, struct lp_aud *a)
     for (struct lp_scratch *s = d->scratch; s; s = s->next)
         if (s->node)
             lp_node_maybe_free(v, s->node);
+    lp_runs_nodes_release(v, a);
 }
 
 static void on_record(void *ctx, struct lp_aud *a, enum lp_rec_event ev)

@@ -453,3 +453,26 @@ def test_an_unusable_cache_dir_gives_eio_with_a_reason(emu, mount_factory, tmp_p
     assert r.returncode == 1 and "Input/output error" in r.stderr
     assert "results cache" in m.stderr()
     assert read(os.path.join(m.path, "Alpha", "status")) == b"active\n"  # the rest works
+
+
+def test_rmdir_frees_what_runs_showed(emu, mount_factory):
+    """An audience whose runs/ was looked at is freed once deleted, runs/ and
+    run directories included (each of those nodes held the audience, so it
+    stayed in memory until unmount). statfs counts the nodes held (df -i)."""
+    if not os.access("/proc/sys/vm/drop_caches", os.W_OK):
+        pytest.skip("needs root to drop the kernel's caches")
+    for i in range(5):
+        aid = create(emu, "A%d" % i)
+        add_run(emu, aid, status="completed", rows=5)
+        add_run(emu, aid, status="queued")
+    m = mount_factory()
+    r = m.sh('ls "$M"/*/runs/ "$M"/*/runs/*/ >/dev/null && cat "$M"/A0/runs/latest/status '
+             '"$M"/*/runs/queue >/dev/null && rmdir "$M"/A*')
+    assert (r.returncode, r.stderr) == (0, "")
+    for _ in range(2):
+        with open("/proc/sys/vm/drop_caches", "w") as f:
+            f.write("2\n")
+        time.sleep(0.3)  # the kernel's FORGETs reach the daemon
+    empty = mount_factory()  # the same API, now without audiences
+    assert os.listdir(empty.path) == []
+    assert os.statvfs(m.path).f_files == os.statvfs(empty.path).f_files
