@@ -8,6 +8,7 @@ lp_packages=(
   python3-pytest curl jq vim nano tmux attr     # the tools the tests drive
   python3-prometheus-client                     # parses .leadpipe/stats as Prometheus does
   man-db groff-base valgrind procps psmisc strace perl rsync
+  openssl                                       # the test CA and its certificates (TLS)
 )
 
 lp_install_deps() {

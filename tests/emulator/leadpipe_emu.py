@@ -16,6 +16,7 @@ import random
 import re
 import signal
 import socket
+import ssl
 import sys
 import threading
 import time
@@ -1676,6 +1677,16 @@ class Handler(BaseHTTPRequestHandler):
     server_version = "leadpipe-emu/1.0"
     sys_version = ""
 
+    def setup(self):
+        # With --tls-cert the handshake happens here, in this connection's own
+        # thread, so a client that refuses the certificate holds up no other.
+        ctx = self.server.ssl_ctx
+        if ctx is not None:
+            self.request.settimeout(10)
+            self.request = ctx.wrap_socket(self.request, server_side=True)
+            self.request.settimeout(None)
+        super().setup()
+
     def log_message(self, fmt, *args):
         if self.server.store.verbose:
             sys.stderr.write("leadpipe_emu: %s %s\n" % (self.address_string(), fmt % args))
@@ -1893,11 +1904,14 @@ class Handler(BaseHTTPRequestHandler):
 class EmuServer(ThreadingHTTPServer):
     daemon_threads = True
     request_queue_size = 256
+    ssl_ctx = None  # an ssl.SSLContext with --tls-cert: every connection speaks TLS
 
     def handle_error(self, request, client_address):
-        # A client that hangs up mid-answer is routine (timeouts, drop faults).
+        # A client that hangs up mid-answer is routine (timeouts, drop faults),
+        # and so is one that refuses the certificate (the negative TLS tests).
         exc = sys.exc_info()[1]
-        if isinstance(exc, (ConnectionError, socket.timeout)) and not self.store.verbose:
+        if isinstance(exc, (ConnectionError, socket.timeout, ssl.SSLError)) \
+                and not self.store.verbose:
             return
         super().handle_error(request, client_address)
 
@@ -1929,6 +1943,9 @@ def parse_args(argv):
     p.add_argument("--seed-runs", action="store_true",
                    help="with --seed: one completed daily run per active audience")
     p.add_argument("--no-sample-runs", action="store_true", help="with --sample: no runs")
+    p.add_argument("--tls-cert", metavar="PEM",
+                   help="speak TLS (https) with this certificate (chain first, server's first)")
+    p.add_argument("--tls-key", metavar="PEM", help="the private key of --tls-cert")
     p.add_argument("--quiet", action="store_true", help="print nothing")
     p.add_argument("--verbose", action="store_true", help="one stderr line per request")
     args = p.parse_args(argv)
@@ -1938,6 +1955,8 @@ def parse_args(argv):
         p.error("--slots must be >= 0")
     if args.latency_ms < 0:
         p.error("--latency-ms must be >= 0")
+    if bool(args.tls_cert) != bool(args.tls_key):
+        p.error("--tls-cert and --tls-key go together")
     if args.run_queue_s < 0 or args.run_duration_s < 0:
         p.error("--run-queue-s and --run-duration-s must be >= 0")
     return args
@@ -1959,6 +1978,9 @@ def main(argv=None):
         store.load(auds, () if args.no_sample_runs else make_sample_runs(auds))
     server = EmuServer(("127.0.0.1", args.port), Handler)
     server.store = store
+    if args.tls_cert:
+        server.ssl_ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        server.ssl_ctx.load_cert_chain(args.tls_cert, args.tls_key)
     port = server.server_address[1]
 
     def on_signal(signum, frame):
@@ -1969,8 +1991,9 @@ def main(argv=None):
     if args.port_file:
         write_port_file(args.port_file, port)
     if not args.quiet:
-        sys.stderr.write("leadpipe_emu: listening on http://127.0.0.1:%d (%d audiences, %d runs,"
-                         " %d slots)\n" % (port, len(store.auds), len(store.runs), slots))
+        sys.stderr.write("leadpipe_emu: listening on %s://127.0.0.1:%d (%d audiences, %d runs,"
+                         " %d slots)\n" % ("https" if args.tls_cert else "http", port,
+                                            len(store.auds), len(store.runs), slots))
         sys.stderr.flush()
     try:
         server.serve_forever(poll_interval=0.2)

@@ -7,6 +7,7 @@ Environment (set by tests/integration/meson.build):
 import json
 import os
 import shutil
+import ssl
 import subprocess
 import tempfile
 import time
@@ -40,9 +41,18 @@ def pytest_unconfigure(config):
 class Emulator:
     """A running emulator process and its control interface."""
 
-    def __init__(self, args=()):
+    def __init__(self, args=(), tls=None):
+        """tls: (certificate, key) PEM files: the emulator speaks https with
+        them; the control interface below does not check that certificate (a
+        negative test serves a bad one on purpose)."""
         self.dir = tempfile.mkdtemp(prefix="lp-emu-")
         port_file = os.path.join(self.dir, "port")
+        self.ssl_ctx = None
+        if tls:
+            args = [*args, "--tls-cert", tls[0], "--tls-key", tls[1]]
+            self.ssl_ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+            self.ssl_ctx.check_hostname = False
+            self.ssl_ctx.verify_mode = ssl.CERT_NONE
         self.proc = subprocess.Popen(
             ["/usr/bin/python3", EMULATOR, "--port-file", port_file, "--quiet", *args],
             stdin=subprocess.DEVNULL)
@@ -52,13 +62,13 @@ class Emulator:
                 raise RuntimeError("emulator did not start")
             time.sleep(0.02)
         self.port = int(open(port_file).read())
-        self.url = "http://127.0.0.1:%d" % self.port
+        self.url = "%s://127.0.0.1:%d" % ("https" if tls else "http", self.port)
 
     def control(self, method, path, body=None):
         data = None if body is None else json.dumps(body).encode()
         req = urllib.request.Request(self.url + path, data=data, method=method,
                                      headers={"content-type": "application/json"})
-        with urllib.request.urlopen(req, timeout=30) as r:
+        with urllib.request.urlopen(req, timeout=30, context=self.ssl_ctx) as r:
             raw = r.read()
         return json.loads(raw) if raw else None
 
@@ -163,6 +173,81 @@ class Mount:
         ASan+UBSan build a leak or undefined behaviour makes this fail."""
         assert self.proc.returncode == 0, "leadpipefs exited %s:\n%s" % (
             self.proc.returncode, self.stderr()[-4000:])
+
+
+class TestPki:
+    """A test CA and certificates it signed, made with openssl in a temporary
+    directory: server (for 127.0.0.1 and localhost), expired (same names,
+    validity over in 2020) and wronghost (for wrong-host.invalid only); and
+    rogue, for 127.0.0.1 too but signed by a second CA nobody trusts. Each
+    certificate NAME is NAME.pem with its key in NAME.key; the CA is ca.pem."""
+
+    CA_CONF = """[ca]
+default_ca = test
+[test]
+database = index.txt
+new_certs_dir = .
+serial = serial
+default_md = sha256
+policy = any
+copy_extensions = copy
+unique_subject = no
+[any]
+commonName = supplied
+[leaf]
+basicConstraints = CA:FALSE
+subjectAltName = $ENV::LP_SAN
+"""
+
+    def __init__(self):
+        self.dir = tempfile.mkdtemp(prefix="lp-pki-")
+        self.ca = self.path("ca.pem")
+        self.make_ca("ca", "leadpipefs test CA")
+        self.make_ca("rogue-ca", "leadpipefs rogue CA")
+        names = "IP:127.0.0.1,DNS:localhost"
+        self.sign("server", names, "ca", "20200101000000Z", "20991231000000Z")
+        self.sign("expired", names, "ca", "20200101000000Z", "20200201000000Z")
+        self.sign("wronghost", "DNS:wrong-host.invalid", "ca", "20200101000000Z",
+                  "20991231000000Z")
+        self.sign("rogue", names, "rogue-ca", "20200101000000Z", "20991231000000Z")
+
+    def path(self, name):
+        return os.path.join(self.dir, name)
+
+    def pair(self, name):
+        return self.path(name + ".pem"), self.path(name + ".key")
+
+    def openssl(self, *args, env=None):
+        subprocess.run(["openssl", *args], cwd=self.dir, check=True, capture_output=True,
+                       env=dict(os.environ, **(env or {})))
+
+    def make_ca(self, name, cn):
+        self.openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+                     "-subj", "/CN=" + cn, "-keyout", name + ".key", "-out", name + ".pem")
+
+    def sign(self, name, san, ca, start, end):
+        """openssl ca, not x509 -req: only it sets a validity in the past."""
+        self.openssl("req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=" + name,
+                     "-keyout", name + ".key", "-out", name + ".csr")
+        with open(self.path("ca.cnf"), "w") as f:
+            f.write(self.CA_CONF)
+        open(self.path("index.txt"), "w").close()
+        with open(self.path("serial"), "w") as f:
+            f.write("%02X\n" % (len(os.listdir(self.dir)) + 1))
+        self.openssl("ca", "-batch", "-notext", "-config", "ca.cnf", "-extensions", "leaf",
+                     "-cert", ca + ".pem", "-keyfile", ca + ".key", "-in", name + ".csr",
+                     "-out", name + ".pem", "-startdate", start, "-enddate", end,
+                     env={"LP_SAN": san})
+
+    def remove(self):
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def pki():
+    p = TestPki()
+    yield p
+    p.remove()
 
 
 @pytest.fixture
