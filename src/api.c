@@ -49,6 +49,7 @@ lp_api *lp_api_new(const struct lp_api_options *opts)
         .api_key = o.api_key,
         .connect_timeout_ms = connect,
         .timeout_ms = timeout,
+        .ca_file = o.ca_file,
     };
     if (api->base_url)
         api->http = lp_http_new(&ho);
@@ -145,6 +146,8 @@ static bool is_post(const char *method)
 static bool retriable(const struct lp_api_req *req, const struct lp_http_response *resp)
 {
     bool once_only = is_post(req->method) && !req->idempotent;
+    if (resp->cert != LP_CERT_NONE) /* the same certificate would be refused again */
+        return false;
     if (resp->transport_error)
         return !once_only || !resp->maybe_sent;
     if (resp->status == 429)
@@ -175,8 +178,15 @@ static int error_from_response(const lp_api *api, const struct lp_http_response 
     if (resp->transport_error) {
         err->err = EIO;
         err->answer_lost = resp->maybe_sent;
-        snprintf(err->message, sizeof err->message, "%s %s: %s",
-                 resp->maybe_sent ? "no answer from" : "cannot reach", api->base_url, resp->error);
+        err->cert = resp->cert;
+        if (resp->cert != LP_CERT_NONE) /* the handshake failed: no request byte went out */
+            snprintf(err->message, sizeof err->message,
+                     "TLS certificate problem with %s: %s (%s); nothing was sent", api->base_url,
+                     lp_http_cert_words(resp->cert), resp->error);
+        else
+            snprintf(err->message, sizeof err->message, "%s %s: %s",
+                     resp->maybe_sent ? "no answer from" : "cannot reach", api->base_url,
+                     resp->error);
         return err->err;
     }
     err->http_status = resp->status;

@@ -8,6 +8,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "cert_problem.h"
+
 typedef struct lp_api lp_api;
 
 struct lp_api_options {
@@ -15,19 +17,21 @@ struct lp_api_options {
     const char *api_key;     /* copied */
     long timeout_ms;         /* one HTTP exchange; 0: LP_DEFAULT_TIMEOUT_S */
     long connect_timeout_ms; /* 0: min(timeout, LP_DEFAULT_CONNECT_MS) */
+    const char *ca_file;     /* PEM file of the CAs to trust; NULL: the system's */
     int max_tries;           /* 0: LP_DEFAULT_TRIES */
     long backoff_ms;         /* first backoff; doubles each try; default 250 */
     long max_retry_after_ms; /* cap on a honoured Retry-After; default = timeout */
 };
 
 struct lp_api_error {
-    long http_status;  /* 0 when no HTTP answer arrived */
-    int err;           /* positive errno per SPEC */
-    bool answer_lost;  /* the request may have been carried out but its answer is
-                        * lost: none came after it was sent (timeout, dropped
-                        * connection), or a 2xx one could not be read */
-    char code[64];     /* the API's error code, e.g. "SLOTS_FULL"; may be empty */
-    char message[512]; /* the API's message, or a transport/parse description */
+    long http_status;          /* 0 when no HTTP answer arrived */
+    int err;                   /* positive errno per SPEC */
+    bool answer_lost;          /* the request may have been carried out but its answer is
+                                * lost: none came after it was sent (timeout, dropped
+                                * connection), or a 2xx one could not be read */
+    enum lp_cert_problem cert; /* no answer because the server's TLS certificate was refused */
+    char code[64];             /* the API's error code, e.g. "SLOTS_FULL"; may be empty */
+    char message[512];         /* the API's message, or a transport/parse description */
 };
 
 /* Where a download goes. write: 0 or -errno (stops the download); reset:

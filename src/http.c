@@ -157,6 +157,7 @@ static void destroy_client(lp_http *h)
     free_headers(h->headers_body);
     free_headers(h->headers_stream);
     free(h->base_url);
+    free(h->ca_file);
     free_secret(h->api_key);
     free(h);
 }
@@ -181,6 +182,8 @@ lp_http *lp_http_new(const struct lp_http_options *opts)
         opts->connect_timeout_ms > 0 ? opts->connect_timeout_ms : LP_DEFAULT_CONNECT_MS;
     h->timeout_ms = opts->timeout_ms > 0 ? opts->timeout_ms : LP_DEFAULT_TIMEOUT_S * 1000L;
     if (!h->base_url || !h->api_key)
+        goto out_client;
+    if (opts->ca_file && !(h->ca_file = strdup(opts->ca_file)))
         goto out_client;
     for (size_t n = strlen(h->base_url); n > 0 && h->base_url[n - 1] == '/'; n--)
         h->base_url[n - 1] = '\0';
@@ -289,6 +292,10 @@ static int configure_easy(lp_http *h, struct lp_http_handle *e)
     curl_easy_setopt(c, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)LP_HTTP_MAX_BODY);
     curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, lp_http_write_body);
     curl_easy_setopt(c, CURLOPT_ERRORBUFFER, e->errbuf);
+    /* Only the CAs of this file are trusted then: a proxy that re-signs TLS
+     * is trusted by naming its CA, never by turning verification off. */
+    if (h->ca_file && curl_easy_setopt(c, CURLOPT_CAINFO, h->ca_file) != CURLE_OK)
+        return -1;
     return 0;
 }
 
@@ -431,6 +438,7 @@ static void fill_transport_error(lp_http *h, struct lp_http_handle *e, CURLcode 
     resp->status = 0;
     resp->transport_error = true;
     resp->maybe_sent = may_have_sent(e->easy, rc);
+    resp->cert = lp_http_cert_problem(rc, e->errbuf);
     lp_scrub(resp->error, sizeof resp->error, why, h->api_key);
 }
 

@@ -12,6 +12,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "cert_problem.h"
+
 typedef struct lp_http lp_http;
 
 struct lp_http_options {
@@ -19,16 +21,18 @@ struct lp_http_options {
     const char *api_key;     /* sent as x-api-key; copied */
     long connect_timeout_ms; /* 0: LP_DEFAULT_CONNECT_MS */
     long timeout_ms;         /* whole exchange; 0: LP_DEFAULT_TIMEOUT_S */
+    const char *ca_file;     /* PEM file of the CAs to trust; NULL: the system's; copied */
 };
 
 struct lp_http_response {
     long status; /* HTTP status, 0 when no answer arrived */
     char *body;  /* NUL-terminated, owned; free with lp_http_response_clear */
     size_t body_len;
-    long retry_after_s;   /* Retry-After in seconds, -1 when absent */
-    bool transport_error; /* no complete HTTP answer (connect, timeout, reset) */
-    bool maybe_sent;      /* transport error after the request may have reached the server */
-    char error[256];      /* curl's description of a transport error */
+    long retry_after_s;        /* Retry-After in seconds, -1 when absent */
+    bool transport_error;      /* no complete HTTP answer (connect, timeout, reset) */
+    bool maybe_sent;           /* transport error after the request may have reached the server */
+    char error[256];           /* curl's description of a transport error */
+    enum lp_cert_problem cert; /* the transport error was the server's certificate */
 };
 
 /* Returns a new client or NULL (errno set). Caller frees with lp_http_free. */
@@ -73,6 +77,9 @@ int lp_http_get_stream(lp_http *h, const char *path, struct lp_http_stream *s,
                        struct lp_http_response *resp);
 
 void lp_http_response_clear(struct lp_http_response *resp);
+
+/* A few words on a certificate problem ("it has expired"), static text; "" for none. */
+const char *lp_http_cert_words(enum lp_cert_problem p);
 
 /* Frees the calling thread's easy handle (call before a worker thread exits). */
 void lp_http_thread_cleanup(void);

@@ -19,6 +19,7 @@ struct lp_http_handle;
 struct lp_http {
     char *base_url; /* without trailing slashes */
     char *api_key;
+    char *ca_file; /* NULL: the TLS library's default CAs */
     long connect_timeout_ms;
     long timeout_ms;
     CURLSH *share;
@@ -67,6 +68,11 @@ struct lp_http_xfer {
 /* curl's write callback filling a struct lp_http_body (userdata). */
 size_t lp_http_write_body(char *ptr, size_t size, size_t nmemb, void *userdata);
 double lp_http_elapsed_ms(const struct timespec *start);
+
+/* Which certificate problem, if any, ended an exchange with rc; errbuf is
+ * curl's error buffer, whose text tells expired, host name and issuer apart
+ * (curl gives them all one code). http_tls.c. */
+enum lp_cert_problem lp_http_cert_problem(CURLcode rc, const char *errbuf);
 
 /* A streamed GET on c (http_stream.c): begin sets the options it needs
  * before curl_easy_perform; end judges the body (rc may become an error),

@@ -33,6 +33,7 @@ struct options {
     char *base_url;
     char *api_key_file;
     char *api_key_argv; /* only to refuse it */
+    char *cafile;       /* CA certificates to trust; else $CURL_CA_BUNDLE, else the system's */
     double cache_timeout;
     char *cache_dir;    /* results cache; default lp_rcache_default_dir */
     char *cache_size;   /* its bound, e.g. 2G */
@@ -49,6 +50,7 @@ static const struct fuse_opt opt_spec[] = {
     OPT("base_url=%s", base_url),
     OPT("api_key_file=%s", api_key_file),
     OPT("api_key=%s", api_key_argv), /* only to refuse it */
+    OPT("cafile=%s", cafile),
     OPT("cache_timeout=%lf", cache_timeout),
     OPT("timeout=%lf", timeout),
     OPT("tries=%d", tries),
@@ -76,6 +78,9 @@ static void usage(const char *prog)
            "    -o base_url=URL        API base URL (default $LEADPIPE_BASE_URL, else %s)\n"
            "    -o api_key_file=PATH   file whose first line is the API key (mode 0600);\n"
            "                           else the key is taken from $LEADPIPE_API_KEY\n"
+           "    -o cafile=PATH         trust the CA certificates in this PEM file (e.g. of a\n"
+           "                           proxy that re-signs TLS), not the system's; default\n"
+           "                           $CURL_CA_BUNDLE, else the system's CA certificates\n"
            "    -o cache_timeout=SECS  how long listed data is trusted (default %d)\n"
            "    -o timeout=SECS        limit for one HTTP exchange (default %d)\n"
            "    -o tries=N             HTTP tries per operation (default %d)\n"
@@ -136,6 +141,34 @@ static lp_rcache *open_results_cache(const struct options *opts, const char *key
     return c;
 }
 
+/* -o cafile, else $CURL_CA_BUNDLE (as curl and s3fs read it), checked and
+ * made absolute: connections opened after fuse_daemonize's chdir("/") read
+ * it too. opts->cafile stays NULL for the system's CAs. 0 or -1 (msg set). */
+static int choose_ca_file(struct options *opts, char *msg, size_t msglen)
+{
+    const char *source = "-o cafile";
+    if (!opts->cafile) {
+        const char *env = getenv(LP_CA_BUNDLE_ENV);
+        if (!env || !*env)
+            return 0;
+        source = "$" LP_CA_BUNDLE_ENV;
+        if (!(opts->cafile = strdup(env))) {
+            snprintf(msg, msglen, "out of memory");
+            return -1;
+        }
+    }
+    if (lp_check_ca_file(opts->cafile, source, msg, msglen) < 0)
+        return -1;
+    char *abs = realpath(opts->cafile, NULL);
+    if (!abs) {
+        snprintf(msg, msglen, "cannot resolve the CA file %s (%s)", opts->cafile, source);
+        return -1;
+    }
+    free(opts->cafile);
+    opts->cafile = abs;
+    return 0;
+}
+
 static int start_check(lp_view *view, const char *base_url)
 {
     struct lp_api_error err;
@@ -151,6 +184,11 @@ static int start_check(lp_view *view, const char *base_url)
                 err.code[0] ? " " : "", err.code, err.message);
     else /* the client's message already names the URL and the cause */
         fprintf(stderr, "leadpipefs: %s\n", err.message);
+    if (err.cert == LP_CERT_UNKNOWN_CA)
+        fprintf(stderr,
+                "leadpipefs: if a proxy on this network re-signs TLS, trust its CA "
+                "certificate with -o cafile=PATH or %s=PATH\n",
+                LP_CA_BUNDLE_ENV);
     return -1;
 }
 
@@ -276,6 +314,8 @@ int main(int argc, char *argv[])
     if (checked == 0)
         checked = opts.api_key_file ? lp_read_key_file(opts.api_key_file, &key, msg, sizeof msg)
                                     : lp_take_env_key(&key, msg, sizeof msg);
+    if (checked == 0)
+        checked = choose_ca_file(&opts, msg, sizeof msg);
     if (checked < 0) {
         fprintf(stderr, "leadpipefs: %s\n", msg);
         goto out;
@@ -287,6 +327,7 @@ int main(int argc, char *argv[])
     struct lp_api_options ao = {.base_url = opts.base_url,
                                 .api_key = key,
                                 .timeout_ms = (long)(opts.timeout * 1000),
+                                .ca_file = opts.cafile,
                                 .max_tries = opts.tries};
     api = lp_api_new(&ao);
     nf = lp_notifier_new();
@@ -367,6 +408,7 @@ out:
     free(opts.scratch_size);
     free(opts.api_key_file);
     free(opts.api_key_argv);
+    free(opts.cafile);
     free(cmd.mountpoint);
     fuse_opt_free_args(&args);
     return ret;

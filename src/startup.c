@@ -130,6 +130,51 @@ int lp_read_key_file(const char *path, char **key, char *msg, size_t msglen)
     return 0;
 }
 
+/* True when fd's content holds a PEM certificate's first line. Read in
+ * blocks, each searched with the end of the one before it. */
+static bool holds_pem_certificate(int fd)
+{
+    static const char mark[] = "-----BEGIN CERTIFICATE-----";
+    const size_t keep = sizeof mark - 2; /* a mark cut by a block boundary */
+    char buf[65536 + sizeof mark];
+    size_t have = 0;
+    ssize_t n;
+    while ((n = read(fd, buf + have, sizeof buf - 1 - have)) > 0) {
+        have += (size_t)n;
+        buf[have] = '\0';
+        if (memmem(buf, have, mark, sizeof mark - 1))
+            return true;
+        if (have > keep) {
+            memmove(buf, buf + have - keep, keep);
+            have = keep;
+        }
+    }
+    return false;
+}
+
+int lp_check_ca_file(const char *path, const char *source, char *msg, size_t msglen)
+{
+    char why[128];
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        snprintf(msg, msglen, "cannot read the CA file %s (%s): %s", path, source,
+                 strerror_r(errno, why, sizeof why));
+        return -1;
+    }
+    struct stat st;
+    int rc = -1;
+    if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode))
+        snprintf(msg, msglen, "the CA file %s (%s) is not a regular file", path, source);
+    else if (!holds_pem_certificate(fd))
+        snprintf(msg, msglen,
+                 "the CA file %s (%s) holds no PEM certificate (-----BEGIN CERTIFICATE-----)", path,
+                 source);
+    else
+        rc = 0;
+    close(fd);
+    return rc;
+}
+
 int lp_take_env_key(char **key, char *msg, size_t msglen)
 {
     char *v = getenv(LP_KEY_ENV);

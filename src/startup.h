@@ -35,6 +35,16 @@ int lp_read_key_file(const char *path, char **key, char *msg, size_t msglen);
  * /proc/PID/environ does not keep it. On 0, *key is malloc'd as above. */
 int lp_take_env_key(char **key, char *msg, size_t msglen);
 
+/* Where the CA certificates to trust come from when -o cafile is not given
+ * (curl's and s3fs's convention). */
+#define LP_CA_BUNDLE_ENV "CURL_CA_BUNDLE"
+
+/* A CA file to trust (-o cafile, $CURL_CA_BUNDLE): a regular file that can be
+ * read and holds at least one PEM certificate. Checked before anything is
+ * sent, so a typo is named as such instead of as a certificate refused.
+ * source says where the path came from ("-o cafile"), for the message. */
+int lp_check_ca_file(const char *path, const char *source, char *msg, size_t msglen);
+
 /* "123", "64K", "512M", "2G" (powers of 1024) -> bytes; 0 or -1. */
 int lp_parse_size(const char *text, uint64_t *bytes);
 

@@ -14,6 +14,7 @@
 #include <curl/curl.h>
 
 #include "http.h"
+#include "http_int.h"
 #include "testutil.h"
 
 #define KEY "sk_test_wiped_on_free"
@@ -46,8 +47,43 @@ static void test_header_lists_wiped(void)
     CHECK_INT(lines_with_key, 0);
 }
 
+/* curl's words for each problem (OpenSSL 3 through curl 7.88, as the TLS
+ * tests see them) tell the problems apart; other codes are no certificate's. */
+static void test_cert_problem(void)
+{
+    static const struct {
+        CURLcode rc;
+        const char *text;
+        enum lp_cert_problem want;
+    } cases[] = {
+        {CURLE_PEER_FAILED_VERIFICATION,
+         "SSL certificate problem: unable to get local issuer certificate", LP_CERT_UNKNOWN_CA},
+        {CURLE_PEER_FAILED_VERIFICATION, "SSL certificate problem: self-signed certificate",
+         LP_CERT_UNKNOWN_CA},
+        {CURLE_PEER_FAILED_VERIFICATION, "SSL certificate problem: certificate has expired",
+         LP_CERT_EXPIRED},
+        {CURLE_PEER_FAILED_VERIFICATION, "SSL certificate problem: certificate is not yet valid",
+         LP_CERT_EXPIRED},
+        {CURLE_PEER_FAILED_VERIFICATION,
+         "SSL: no alternative certificate subject name matches target host name 'expired.test'",
+         LP_CERT_WRONG_HOST},
+        {CURLE_PEER_FAILED_VERIFICATION, "SSL certificate problem: certificate revoked",
+         LP_CERT_OTHER},
+        {CURLE_PEER_FAILED_VERIFICATION, "", LP_CERT_OTHER},
+        {CURLE_SSL_CACERT_BADFILE, "error setting certificate file: /x", LP_CERT_CAFILE},
+        {CURLE_COULDNT_CONNECT, "Failed to connect to 127.0.0.1 port 9: certificate", LP_CERT_NONE},
+        {CURLE_SSL_CONNECT_ERROR, "OpenSSL SSL_connect: Connection reset by peer", LP_CERT_NONE},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+        CHECK_INT(lp_http_cert_problem(cases[i].rc, cases[i].text), cases[i].want);
+    CHECK_INT(lp_http_cert_problem(CURLE_PEER_FAILED_VERIFICATION, NULL), LP_CERT_OTHER);
+    CHECK_STR(lp_http_cert_words(LP_CERT_NONE), "");
+    CHECK_STR(lp_http_cert_words(LP_CERT_EXPIRED), "it has expired or is not valid yet");
+}
+
 int main(void)
 {
     test_header_lists_wiped();
+    test_cert_problem();
     return lp_test_summary();
 }

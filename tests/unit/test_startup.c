@@ -191,10 +191,42 @@ static void test_env_key(void)
     unsetenv(LP_KEY_ENV);
 }
 
+/* A certificate's first line past the first 64 KiB block, cut by its end:
+ * the search joins blocks. Anything not PEM, or no file at all, is named. */
+static void test_ca_file(void)
+{
+    char msg[LP_STARTUP_MSG_MAX], want[LP_STARTUP_MSG_MAX], path[256];
+    static char big[70000];
+    const char *mark = "-----BEGIN CERTIFICATE-----\nMIIB\n";
+
+    memset(big, '#', sizeof big - 1);
+    memcpy(big + 65536 - 10, mark, strlen(mark));
+    CHECK_INT(lp_check_ca_file(key_file("ca-big", big, 0644), "-o cafile", msg, sizeof msg), 0);
+    CHECK_INT(lp_check_ca_file(key_file("ca-small", mark, 0644), "-o cafile", msg, sizeof msg), 0);
+
+    const char *text = key_file("ca-text", "just text\n", 0644);
+    CHECK_INT(lp_check_ca_file(text, "$CURL_CA_BUNDLE", msg, sizeof msg), -1);
+    snprintf(want, sizeof want,
+             "the CA file %s ($CURL_CA_BUNDLE) holds no PEM certificate "
+             "(-----BEGIN CERTIFICATE-----)",
+             text);
+    CHECK_STR(msg, want);
+
+    CHECK_INT(lp_check_ca_file(dir, "-o cafile", msg, sizeof msg), -1);
+    snprintf(want, sizeof want, "the CA file %s (-o cafile) is not a regular file", dir);
+    CHECK_STR(msg, want);
+
+    snprintf(path, sizeof path, "%s/missing", dir);
+    CHECK_INT(lp_check_ca_file(path, "-o cafile", msg, sizeof msg), -1);
+    snprintf(want, sizeof want, "cannot read the CA file %s (-o cafile): No such file or directory",
+             path);
+    CHECK_STR(msg, want);
+}
+
 static void remove_dir(void)
 {
-    static const char *names[] = {"open",  "group", "empty", "blank", "good",
-                                  "first", "crlf",  "cr",    "nonl"};
+    static const char *names[] = {"open", "group", "empty", "blank",  "good",     "first",
+                                  "crlf", "cr",    "nonl",  "ca-big", "ca-small", "ca-text"};
     char path[256];
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
         snprintf(path, sizeof path, "%s/%s", dir, names[i]);
@@ -213,6 +245,7 @@ int main(void)
     test_refused();
     test_key_file();
     test_env_key();
+    test_ca_file();
     remove_dir();
     return lp_test_summary();
 }
