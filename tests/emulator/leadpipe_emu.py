@@ -968,6 +968,9 @@ class Store:
         self.verbose = verbose
         self.auds = {}
         self.log = []
+        # TLS handshakes (--tls-cert) that succeeded and that failed: a client
+        # refusing the certificate sends no request, so the log cannot say.
+        self.tls = {"handshakes": 0, "refused": 0}
         self.faults = []
         self.last_ms = 0
         self.id_rng = random.Random(0x1EAD91BE)
@@ -1387,6 +1390,8 @@ def control(store, method, path, query, raw):
         if route == "log" and method == "GET":
             since = parse_query_int(query, "since", 0, 0, None)
             return 200, {"requests": store.log[since:]}
+        if route == "tls" and method == "GET":
+            return 200, dict(store.tls)
         if route == "log/clear" and method == "POST":
             store.log = []
             return 200, {"ok": True}
@@ -1683,7 +1688,15 @@ class Handler(BaseHTTPRequestHandler):
         ctx = self.server.ssl_ctx
         if ctx is not None:
             self.request.settimeout(10)
-            self.request = ctx.wrap_socket(self.request, server_side=True)
+            store = self.server.store
+            try:
+                self.request = ctx.wrap_socket(self.request, server_side=True)
+            except (ssl.SSLError, OSError):
+                with store.lock:
+                    store.tls["refused"] += 1
+                raise
+            with store.lock:
+                store.tls["handshakes"] += 1
             self.request.settimeout(None)
         super().setup()
 
