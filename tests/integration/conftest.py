@@ -270,9 +270,13 @@ def mount_factory(emu):
     for m in mounts:
         m.close()
     # Tests that kill the daemon on purpose set m.killed = True.
-    for m in mounts:
-        if not getattr(m, "killed", False):
-            m.check_clean_exit()
+    try:
+        for m in mounts:
+            if not getattr(m, "killed", False):
+                m.check_clean_exit()
+    finally:
+        for m in mounts:  # the daemon's stderr, kept until checked
+            shutil.rmtree(os.path.dirname(m.log_path), ignore_errors=True)
 
 
 # ---- Added for test_faults.py, test_soak.py, test_security.py (reliability and
