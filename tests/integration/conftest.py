@@ -389,3 +389,20 @@ def reap_dead_mount(m):
     alone would leave it behind."""
     if m.proc.poll() is not None:
         subprocess.run(["fusermount3", "-uz", m.path], capture_output=True)
+
+
+def run_binary(args, env, timeout=60):
+    """Runs leadpipefs in the foreground on a fresh mount point and expects it to
+    refuse to start; returns (CompletedProcess, whether the directory was a
+    mount point at exit)."""
+    os.makedirs(MOUNT_BASE, exist_ok=True)
+    mnt = tempfile.mkdtemp(prefix="m-", dir=MOUNT_BASE)
+    try:
+        res = subprocess.run([BINARY, "-f", *args, mnt], env=env, capture_output=True,
+                             text=True, timeout=timeout, stdin=subprocess.DEVNULL)
+        mounted = os.path.ismount(mnt)
+    finally:
+        if os.path.ismount(mnt):
+            subprocess.run(["fusermount3", "-uz", mnt])
+        os.rmdir(mnt)
+    return res, mounted

@@ -19,7 +19,7 @@ import types
 
 import pytest
 
-from conftest import BINARY, MOUNT_BASE, Emulator, Mount, reap_dead_mount
+from conftest import BINARY, MOUNT_BASE, Emulator, Mount, reap_dead_mount, run_binary
 
 SECRET = "sk_live_SECRET_9f8e7d6c5b4a39281706f5e4d3c2b1a0"
 
@@ -44,21 +44,6 @@ def env_without_key(**extra):
     env = {k: v for k, v in os.environ.items() if k != "LEADPIPE_API_KEY"}
     env.update(extra)
     return env
-
-
-def run_binary(args, env, timeout=60):
-    """Runs leadpipefs in the foreground on a fresh mount point and expects it to
-    refuse to start; returns (CompletedProcess, mountpoint it was given)."""
-    mnt = tempfile.mkdtemp(prefix="m-", dir=MOUNT_BASE)
-    try:
-        res = subprocess.run([BINARY, "-f", *args, mnt], env=env, capture_output=True,
-                             text=True, timeout=timeout, stdin=subprocess.DEVNULL)
-        mounted = os.path.ismount(mnt)
-    finally:
-        if os.path.ismount(mnt):
-            subprocess.run(["fusermount3", "-uz", mnt])
-        os.rmdir(mnt)
-    return res, mounted
 
 
 def proc_file(pid, name):

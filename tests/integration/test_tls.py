@@ -10,7 +10,7 @@ import tempfile
 
 import pytest
 
-from conftest import BINARY, KEY, MOUNT_BASE, Emulator, Mount
+from conftest import BINARY, KEY, MOUNT_BASE, Emulator, Mount, run_binary
 
 
 @pytest.fixture
@@ -33,20 +33,9 @@ def no_ca_env(**extra):
 
 
 def start(emu, options, env):
-    """leadpipefs -f on a fresh directory, expected to refuse to start:
-    (CompletedProcess, whether the directory was a mount point at exit)."""
-    os.makedirs(MOUNT_BASE, exist_ok=True)
-    mnt = tempfile.mkdtemp(prefix="m-", dir=MOUNT_BASE)
+    """leadpipefs -f against emu, expected to refuse to start (run_binary)."""
     opts = "base_url=%s,timeout=5%s" % (emu.url, "," + options if options else "")
-    try:
-        res = subprocess.run([BINARY, "-f", "-o", opts, mnt], env=env, capture_output=True,
-                             text=True, timeout=60, stdin=subprocess.DEVNULL)
-        mounted = os.path.ismount(mnt)
-    finally:
-        if os.path.ismount(mnt):
-            subprocess.run(["fusermount3", "-uz", mnt])
-        os.rmdir(mnt)
-    return res, mounted
+    return run_binary(["-o", opts], env)
 
 
 # ---------------------------------------------------------------- it works over TLS

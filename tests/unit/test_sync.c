@@ -95,6 +95,17 @@ static void teardown(struct fixture *f)
     lp_api_free(f->api);
 }
 
+/* What mkdir makes: a record with a name and a status, nothing else known. */
+static struct lp_audience pending_rec(const char *name, const char *status)
+{
+    struct lp_audience rec;
+    memset(&rec, 0, sizeof(rec));
+    rec.name = strdup(name);
+    rec.status = strdup(status);
+    rec.daily_refresh = -1;
+    return rec;
+}
+
 static int requests(const char *method, const char *path)
 {
     return lp_emu_count_requests(&emu, method, path);
@@ -252,11 +263,7 @@ static void test_pending_create(void)
     struct fixture f;
     setup(&f, "{}", 3600);
     load(&f);
-    struct lp_audience rec;
-    memset(&rec, 0, sizeof(rec));
-    rec.name = strdup("Brand new");
-    rec.status = strdup("draft");
-    rec.daily_refresh = -1;
+    struct lp_audience rec = pending_rec("Brand new", "draft");
     lp_records_lock(&f.r);
     struct lp_aud *a = lp_records_add(&f.r, &rec, true);
     CHECK(a != NULL && a->pending);
@@ -435,11 +442,7 @@ static void test_listing_before_the_posts_answer(void)
     struct fixture f;
     setup(&f, "{\"seed\":1}", 3600);
     load(&f);
-    struct lp_audience rec;
-    memset(&rec, 0, sizeof(rec));
-    rec.name = strdup("Brand new");
-    rec.status = strdup("draft");
-    rec.daily_refresh = -1;
+    struct lp_audience rec = pending_rec("Brand new", "draft");
     lp_records_lock(&f.r);
     struct lp_aud *a = lp_records_add(&f.r, &rec, true);
     lp_records_unlock(&f.r);
@@ -473,11 +476,7 @@ static void test_lost_post_is_adopted(void)
     struct fixture f;
     setup(&f, "{\"seed\":1}", 3600);
     load(&f);
-    struct lp_audience rec;
-    memset(&rec, 0, sizeof(rec));
-    rec.name = strdup("Lost answer");
-    rec.status = strdup("active");
-    rec.daily_refresh = -1;
+    struct lp_audience rec = pending_rec("Lost answer", "active");
     control_ok("POST", "/_emu/faults", "{\"method\":\"POST\",\"kind\":\"drop\",\"process\":true}");
     lp_records_lock(&f.r);
     struct lp_aud *a = lp_records_add(&f.r, &rec, true);
