@@ -180,8 +180,9 @@ CURLcode lp_http_stream_end(lp_http *h, CURL *c, struct lp_http_xfer *st, CURLco
         snprintf(st->why, sizeof st->why, "the body ended after %llu bytes, before its %s",
                  (unsigned long long)st->s->received, "Content-Length");
     } else if (rc == CURLE_WRITE_ERROR && st->s->write_error) {
+        char e[128]; /* strerror's buffer may be shared between threads; this one is not */
         snprintf(st->why, sizeof st->why, "the download could not be stored: %s",
-                 strerror(-st->s->write_error));
+                 strerror_r(-st->s->write_error, e, sizeof e));
     } else if (rc != CURLE_ABORTED_BY_CALLBACK) {
         st->why[0] = '\0';
     }

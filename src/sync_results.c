@@ -172,8 +172,9 @@ static int start_download(struct lp_sync *s, struct lp_aud *a, struct lp_run_rec
     int rc = pthread_create(&thread, &attr, download_main, d);
     pthread_attr_destroy(&attr);
     if (rc != 0) {
+        char e[128]; /* strerror's buffer may be shared between threads; this one is not */
         lp_log(LP_LOG_ERR, "results.csv of run %s: cannot start its download: %s", run->run.id,
-               strerror(rc));
+               strerror_r(rc, e, sizeof e));
         lp_aud_unpin(s->r, a);
         free(d->aid);
         free(d->rid);
