@@ -406,3 +406,159 @@ def run_binary(args, env, timeout=60):
             subprocess.run(["fusermount3", "-uz", mnt])
         os.rmdir(mnt)
     return res, mounted
+
+
+# ---- Added for test_proxy.py: a real HTTP proxy (Debian's tinyproxy) and a
+# relay in front of it that keeps every byte a client sent to the proxy.
+# Imported here, with the helpers that need them, to keep this part apart.
+import socket  # noqa: E402
+import threading  # noqa: E402
+
+TINYPROXY = shutil.which("tinyproxy") or "/usr/sbin/tinyproxy"
+
+
+def free_port():
+    """A TCP port on 127.0.0.1 that nothing listens on right now (for a server
+    such as tinyproxy that cannot pick one itself and tell us)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Tinyproxy:
+    """tinyproxy in the foreground (-d) with a config file of its own in a
+    temporary directory: it listens on 127.0.0.1 only, serves 127.0.0.1 only,
+    allows CONNECT to connect_port only (its default list, 443 and 563, would
+    refuse the emulator's port) and logs to its own file. A system tinyproxy
+    (/etc/tinyproxy, port 8888) is neither used nor disturbed. No User line:
+    run as root it stays root (and warns), which keeps the log file writable."""
+
+    CONF = """Port {port}
+Listen 127.0.0.1
+Allow 127.0.0.1
+ConnectPort {connect_port}
+Timeout 60
+MaxClients 50
+LogLevel Connect
+LogFile "{dir}/tinyproxy.log"
+PidFile "{dir}/tinyproxy.pid"
+"""
+
+    def __init__(self, connect_port):
+        if not os.path.exists(TINYPROXY):
+            raise RuntimeError("tinyproxy not found (tests/deps.sh installs it)")
+        self.dir = tempfile.mkdtemp(prefix="lp-proxy-")
+        self.log_path = os.path.join(self.dir, "tinyproxy.log")
+        self.proc = None
+        # The port is chosen before tinyproxy binds it: another process may
+        # take it meanwhile, so a start that fails is tried on another port.
+        for _ in range(5):
+            self.port = free_port()
+            conf = os.path.join(self.dir, "tinyproxy.conf")
+            with open(conf, "w") as f:
+                f.write(self.CONF.format(port=self.port, connect_port=connect_port, dir=self.dir))
+            self.proc = subprocess.Popen([TINYPROXY, "-d", "-c", conf], stdin=subprocess.DEVNULL,
+                                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            deadline = time.time() + 10
+            while self.proc.poll() is None and time.time() < deadline:
+                try:
+                    socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
+                    return
+                except OSError:
+                    time.sleep(0.05)
+            self.stop_process()
+        shutil.rmtree(self.dir, ignore_errors=True)
+        raise RuntimeError("tinyproxy did not start")
+
+    def log(self):
+        try:
+            return open(self.log_path, errors="replace").read()
+        except FileNotFoundError:
+            return ""
+
+    def stop_process(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+    def stop(self):
+        self.stop_process()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+class Relay:
+    """A TCP relay on a port of its own to upstream_port (both 127.0.0.1): each
+    connection is passed on as it is, and every byte clients sent is kept in
+    sent(), so a test sees exactly what reached the proxy behind it."""
+
+    def __init__(self, upstream_port):
+        self.upstream_port = upstream_port
+        self.lock = threading.Lock()
+        self.received = bytearray()
+        self.connections = 0
+        self.sockets = []
+        self.threads = []
+        self.listener = socket.socket()
+        self.listener.bind(("127.0.0.1", 0))
+        self.listener.listen(16)
+        self.port = self.listener.getsockname()[1]
+        self._start(self._accept)
+
+    def _start(self, target, *args):
+        t = threading.Thread(target=target, args=args, daemon=True)
+        self.threads.append(t)
+        t.start()
+
+    def _accept(self):
+        while True:
+            try:
+                client, _ = self.listener.accept()
+            except OSError:  # close() shut the listener down
+                return
+            try:
+                upstream = socket.create_connection(("127.0.0.1", self.upstream_port), timeout=10)
+                upstream.settimeout(None)  # an idle kept-alive tunnel is not an error
+            except OSError:
+                client.close()
+                continue
+            with self.lock:
+                self.connections += 1
+                self.sockets += [client, upstream]
+            self._start(self._pipe, client, upstream, True)
+            self._start(self._pipe, upstream, client, False)
+
+    def _pipe(self, src, dst, keep):
+        try:
+            while True:
+                data = src.recv(65536)
+                if not data:
+                    break
+                if keep:
+                    with self.lock:
+                        self.received += data
+                dst.sendall(data)
+        except OSError:
+            pass
+        try:  # pass the end on, so each side sees the other close
+            dst.shutdown(socket.SHUT_WR)
+        except OSError:
+            pass
+
+    def sent(self):
+        """Every byte clients sent so far, all connections in arrival order."""
+        with self.lock:
+            return bytes(self.received)
+
+    def close(self):
+        for s in [self.listener] + self.sockets:
+            try:  # shutdown wakes a thread blocked in accept or recv; close alone does not
+                s.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            s.close()
+        for t in self.threads:
+            t.join(5)
