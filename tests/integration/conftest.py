@@ -3,6 +3,8 @@
 Environment (set by tests/integration/meson.build):
   LEADPIPEFS   path of the built leadpipefs binary
   LP_EMULATOR  path of tests/emulator/leadpipe_emu.py
+  LP_TEST_TLS  1: the emu fixture speaks https with a certificate of the test
+               CA (TestPki), and mounts of it trust that CA (-o cafile)
 """
 import json
 import os
@@ -21,6 +23,7 @@ BINARY = os.environ.get("LEADPIPEFS") or os.path.join(HERE, "..", "..", "build",
 EMULATOR = os.environ.get("LP_EMULATOR") or os.path.join(HERE, "..", "emulator", "leadpipe_emu.py")
 # Mount points live outside /tmp: vim skips its backup dance under /tmp.
 MOUNT_BASE = os.environ.get("LP_MOUNT_BASE", "/var/tmp/leadpipefs-tests")
+TLS_MODE = os.environ.get("LP_TEST_TLS") == "1"
 
 
 def pytest_configure(config):
@@ -48,8 +51,11 @@ class Emulator:
         self.dir = tempfile.mkdtemp(prefix="lp-emu-")
         port_file = os.path.join(self.dir, "port")
         self.ssl_ctx = None
+        # Kept for restart_emulator; cafile is set by the emu fixture in TLS mode.
+        self.tls_args = ["--tls-cert", tls[0], "--tls-key", tls[1]] if tls else []
+        self.cafile = None
         if tls:
-            args = [*args, "--tls-cert", tls[0], "--tls-key", tls[1]]
+            args = [*args, *self.tls_args]
             self.ssl_ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
             self.ssl_ctx.check_hostname = False
             self.ssl_ctx.verify_mode = ssl.CERT_NONE
@@ -116,7 +122,7 @@ class Mount:
         os.makedirs(MOUNT_BASE, exist_ok=True)
         self.path = tempfile.mkdtemp(prefix="m-", dir=MOUNT_BASE)
         self.log_path = os.path.join(tempfile.mkdtemp(prefix="lp-log-"), "stderr")
-        opts = "base_url=%s" % emu.url
+        opts = "base_url=%s" % emu.url + cafile_option(emu, options)
         if options:
             opts += "," + options
         full_env = dict(os.environ)
@@ -250,9 +256,22 @@ def pki():
     p.remove()
 
 
+def cafile_option(emu, options=""):
+    """",cafile=CA" for an emulator the emu fixture started over TLS (unless
+    options already name a CA file), else "": tests written for http run
+    unchanged over https."""
+    cafile = getattr(emu, "cafile", None)
+    return ",cafile=" + cafile if cafile and "cafile=" not in options else ""
+
+
 @pytest.fixture
-def emu():
-    e = Emulator(["--empty"])
+def emu(request):
+    if TLS_MODE:
+        pki = request.getfixturevalue("pki")
+        e = Emulator(["--empty"], tls=pki.pair("server"))
+        e.cafile = pki.ca
+    else:
+        e = Emulator(["--empty"])
     yield e
     e.stop()
 
@@ -286,6 +305,8 @@ def pytest_sessionstart(session):
     """Registers the `slow` mark (a test that takes tens of seconds but stays in
     the suite) before collection, so pytest does not warn about an unknown mark."""
     session.config.addinivalue_line("markers", "slow: takes tens of seconds; still part of the suite")
+    session.config.addinivalue_line("markers", "connection: a fault of the connection itself "
+                                    "(test_faults); the run over TLS selects these")
 
 
 def kill_emulator(emu, sig=None):
@@ -306,7 +327,8 @@ def restart_emulator(emu, state=None, timeout=15):
     port_file = os.path.join(emu.dir, "port.restart")
     if os.path.exists(port_file):
         os.unlink(port_file)
-    args = ["--port", str(emu.port), "--port-file", port_file, "--quiet", "--empty"]
+    args = ["--port", str(emu.port), "--port-file", port_file, "--quiet", "--empty",
+            *getattr(emu, "tls_args", [])]
     if state is not None:
         args += ["--slots", str(state.get("slots", 10))]
     deadline = time.time() + timeout
