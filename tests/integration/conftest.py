@@ -514,14 +514,14 @@ PidFile "{dir}/tinyproxy.pid"
 
 class Relay:
     """A TCP relay on a port of its own to upstream_port (both 127.0.0.1): each
-    connection is passed on as it is, and every byte clients sent is kept in
-    sent(), so a test sees exactly what reached the proxy behind it."""
+    connection is passed on as it is, and every byte clients sent is kept, one
+    stream per connection (streams(), sent()), so a test sees exactly what
+    reached the proxy behind it."""
 
     def __init__(self, upstream_port):
         self.upstream_port = upstream_port
         self.lock = threading.Lock()
-        self.received = bytearray()
-        self.connections = 0
+        self.received = []  # one bytearray per connection, in the order accepted
         self.sockets = []
         self.threads = []
         self.listener = socket.socket()
@@ -547,11 +547,12 @@ class Relay:
             except OSError:
                 client.close()
                 continue
+            kept = bytearray()
             with self.lock:
-                self.connections += 1
+                self.received.append(kept)
                 self.sockets += [client, upstream]
-            self._start(self._pipe, client, upstream, True)
-            self._start(self._pipe, upstream, client, False)
+            self._start(self._pipe, client, upstream, kept)
+            self._start(self._pipe, upstream, client, None)
 
     def _pipe(self, src, dst, keep):
         try:
@@ -559,9 +560,9 @@ class Relay:
                 data = src.recv(65536)
                 if not data:
                     break
-                if keep:
+                if keep is not None:
                     with self.lock:
-                        self.received += data
+                        keep += data
                 dst.sendall(data)
         except OSError:
             pass
@@ -570,10 +571,19 @@ class Relay:
         except OSError:
             pass
 
-    def sent(self):
-        """Every byte clients sent so far, all connections in arrival order."""
+    @property
+    def connections(self):
         with self.lock:
-            return bytes(self.received)
+            return len(self.received)
+
+    def streams(self):
+        """What clients sent so far, one bytes per connection."""
+        with self.lock:
+            return [bytes(b) for b in self.received]
+
+    def sent(self):
+        """Every byte clients sent so far, connection after connection."""
+        return b"".join(self.streams())
 
     def close(self):
         for s in [self.listener] + self.sockets:
