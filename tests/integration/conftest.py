@@ -3,6 +3,8 @@
 Environment (set by tests/integration/meson.build):
   LEADPIPEFS   path of the built leadpipefs binary
   LP_EMULATOR  path of tests/emulator/leadpipe_emu.py
+  LP_TEST_TLS  1: the emu fixture speaks https with a certificate of the test
+               CA (TestPki), and mounts of it trust that CA (-o cafile)
 """
 import json
 import os
@@ -21,6 +23,7 @@ BINARY = os.environ.get("LEADPIPEFS") or os.path.join(HERE, "..", "..", "build",
 EMULATOR = os.environ.get("LP_EMULATOR") or os.path.join(HERE, "..", "emulator", "leadpipe_emu.py")
 # Mount points live outside /tmp: vim skips its backup dance under /tmp.
 MOUNT_BASE = os.environ.get("LP_MOUNT_BASE", "/var/tmp/leadpipefs-tests")
+TLS_MODE = os.environ.get("LP_TEST_TLS") == "1"
 
 
 def pytest_configure(config):
@@ -48,8 +51,11 @@ class Emulator:
         self.dir = tempfile.mkdtemp(prefix="lp-emu-")
         port_file = os.path.join(self.dir, "port")
         self.ssl_ctx = None
+        # Kept for restart_emulator; cafile is set by the emu fixture in TLS mode.
+        self.tls_args = ["--tls-cert", tls[0], "--tls-key", tls[1]] if tls else []
+        self.cafile = None
         if tls:
-            args = [*args, "--tls-cert", tls[0], "--tls-key", tls[1]]
+            args = [*args, *self.tls_args]
             self.ssl_ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
             self.ssl_ctx.check_hostname = False
             self.ssl_ctx.verify_mode = ssl.CERT_NONE
@@ -116,7 +122,7 @@ class Mount:
         os.makedirs(MOUNT_BASE, exist_ok=True)
         self.path = tempfile.mkdtemp(prefix="m-", dir=MOUNT_BASE)
         self.log_path = os.path.join(tempfile.mkdtemp(prefix="lp-log-"), "stderr")
-        opts = "base_url=%s" % emu.url
+        opts = "base_url=%s" % emu.url + cafile_option(emu, options)
         if options:
             opts += "," + options
         full_env = dict(os.environ)
@@ -250,9 +256,22 @@ def pki():
     p.remove()
 
 
+def cafile_option(emu, options=""):
+    """",cafile=CA" for an emulator the emu fixture started over TLS (unless
+    options already name a CA file), else "": tests written for http run
+    unchanged over https."""
+    cafile = getattr(emu, "cafile", None)
+    return ",cafile=" + cafile if cafile and "cafile=" not in options else ""
+
+
 @pytest.fixture
-def emu():
-    e = Emulator(["--empty"])
+def emu(request):
+    if TLS_MODE:
+        pki = request.getfixturevalue("pki")
+        e = Emulator(["--empty"], tls=pki.pair("server"))
+        e.cafile = pki.ca
+    else:
+        e = Emulator(["--empty"])
     yield e
     e.stop()
 
@@ -286,6 +305,8 @@ def pytest_sessionstart(session):
     """Registers the `slow` mark (a test that takes tens of seconds but stays in
     the suite) before collection, so pytest does not warn about an unknown mark."""
     session.config.addinivalue_line("markers", "slow: takes tens of seconds; still part of the suite")
+    session.config.addinivalue_line("markers", "connection: a fault of the connection itself "
+                                    "(test_faults); the run over TLS selects these")
 
 
 def kill_emulator(emu, sig=None):
@@ -306,7 +327,8 @@ def restart_emulator(emu, state=None, timeout=15):
     port_file = os.path.join(emu.dir, "port.restart")
     if os.path.exists(port_file):
         os.unlink(port_file)
-    args = ["--port", str(emu.port), "--port-file", port_file, "--quiet", "--empty"]
+    args = ["--port", str(emu.port), "--port-file", port_file, "--quiet", "--empty",
+            *getattr(emu, "tls_args", [])]
     if state is not None:
         args += ["--slots", str(state.get("slots", 10))]
     deadline = time.time() + timeout
@@ -406,3 +428,169 @@ def run_binary(args, env, timeout=60):
             subprocess.run(["fusermount3", "-uz", mnt])
         os.rmdir(mnt)
     return res, mounted
+
+
+# ---- Added for test_proxy.py: a real HTTP proxy (Debian's tinyproxy) and a
+# relay in front of it that keeps every byte a client sent to the proxy.
+# Imported here, with the helpers that need them, to keep this part apart.
+import socket  # noqa: E402
+import threading  # noqa: E402
+
+TINYPROXY = shutil.which("tinyproxy") or "/usr/sbin/tinyproxy"
+
+
+def free_port():
+    """A TCP port on 127.0.0.1 that nothing listens on right now (for a server
+    such as tinyproxy that cannot pick one itself and tell us)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Tinyproxy:
+    """tinyproxy in the foreground (-d) with a config file of its own in a
+    temporary directory: it listens on 127.0.0.1 only, serves 127.0.0.1 only,
+    allows CONNECT to connect_port only (its default list, 443 and 563, would
+    refuse the emulator's port) and logs to its own file. A system tinyproxy
+    (/etc/tinyproxy, port 8888) is neither used nor disturbed. No User line:
+    run as root it stays root (and warns), which keeps the log file writable."""
+
+    CONF = """Port {port}
+Listen 127.0.0.1
+Allow 127.0.0.1
+ConnectPort {connect_port}
+Timeout 60
+MaxClients 50
+LogLevel Connect
+LogFile "{dir}/tinyproxy.log"
+PidFile "{dir}/tinyproxy.pid"
+"""
+
+    def __init__(self, connect_port):
+        if not os.path.exists(TINYPROXY):
+            raise RuntimeError("tinyproxy not found (tests/deps.sh installs it)")
+        self.dir = tempfile.mkdtemp(prefix="lp-proxy-")
+        self.log_path = os.path.join(self.dir, "tinyproxy.log")
+        self.proc = None
+        # The port is chosen before tinyproxy binds it: another process may
+        # take it meanwhile, so a start that fails is tried on another port.
+        for _ in range(5):
+            self.port = free_port()
+            conf = os.path.join(self.dir, "tinyproxy.conf")
+            with open(conf, "w") as f:
+                f.write(self.CONF.format(port=self.port, connect_port=connect_port, dir=self.dir))
+            self.proc = subprocess.Popen([TINYPROXY, "-d", "-c", conf], stdin=subprocess.DEVNULL,
+                                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            deadline = time.time() + 10
+            while self.proc.poll() is None and time.time() < deadline:
+                try:
+                    socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
+                    return
+                except OSError:
+                    time.sleep(0.05)
+            self.stop_process()
+        shutil.rmtree(self.dir, ignore_errors=True)
+        raise RuntimeError("tinyproxy did not start")
+
+    def log(self):
+        try:
+            return open(self.log_path, errors="replace").read()
+        except FileNotFoundError:
+            return ""
+
+    def stop_process(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+    def stop(self):
+        self.stop_process()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+class Relay:
+    """A TCP relay on a port of its own to upstream_port (both 127.0.0.1): each
+    connection is passed on as it is, and every byte clients sent is kept, one
+    stream per connection (streams(), sent()), so a test sees exactly what
+    reached the proxy behind it."""
+
+    def __init__(self, upstream_port):
+        self.upstream_port = upstream_port
+        self.lock = threading.Lock()
+        self.received = []  # one bytearray per connection, in the order accepted
+        self.sockets = []
+        self.threads = []
+        self.listener = socket.socket()
+        self.listener.bind(("127.0.0.1", 0))
+        self.listener.listen(16)
+        self.port = self.listener.getsockname()[1]
+        self._start(self._accept)
+
+    def _start(self, target, *args):
+        t = threading.Thread(target=target, args=args, daemon=True)
+        self.threads.append(t)
+        t.start()
+
+    def _accept(self):
+        while True:
+            try:
+                client, _ = self.listener.accept()
+            except OSError:  # close() shut the listener down
+                return
+            try:
+                upstream = socket.create_connection(("127.0.0.1", self.upstream_port), timeout=10)
+                upstream.settimeout(None)  # an idle kept-alive tunnel is not an error
+            except OSError:
+                client.close()
+                continue
+            kept = bytearray()
+            with self.lock:
+                self.received.append(kept)
+                self.sockets += [client, upstream]
+            self._start(self._pipe, client, upstream, kept)
+            self._start(self._pipe, upstream, client, None)
+
+    def _pipe(self, src, dst, keep):
+        try:
+            while True:
+                data = src.recv(65536)
+                if not data:
+                    break
+                if keep is not None:
+                    with self.lock:
+                        keep += data
+                dst.sendall(data)
+        except OSError:
+            pass
+        try:  # pass the end on, so each side sees the other close
+            dst.shutdown(socket.SHUT_WR)
+        except OSError:
+            pass
+
+    @property
+    def connections(self):
+        with self.lock:
+            return len(self.received)
+
+    def streams(self):
+        """What clients sent so far, one bytes per connection."""
+        with self.lock:
+            return [bytes(b) for b in self.received]
+
+    def sent(self):
+        """Every byte clients sent so far, connection after connection."""
+        return b"".join(self.streams())
+
+    def close(self):
+        for s in [self.listener] + self.sockets:
+            try:  # shutdown wakes a thread blocked in accept or recv; close alone does not
+                s.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            s.close()
+        for t in self.threads:
+            t.join(5)

@@ -30,8 +30,8 @@ import time
 
 import pytest
 
-from conftest import (BINARY, KEY, full_state, kill_emulator, reap_dead_mount,
-                      restart_emulator, write_errno)
+from conftest import (BINARY, KEY, cafile_option, full_state, kill_emulator,
+                      reap_dead_mount, restart_emulator, write_errno)
 
 TIMEOUT = 2
 TRIES = 3
@@ -361,10 +361,18 @@ FAULTS = {
                               log_check=check_tries),
 }
 
+# The faults that break the connection itself, where TLS changes what the
+# client meets (a TLS stream cut or stalled): marked `connection`, which the
+# run over TLS (meson.build, integration-tls) selects. HTTP answers and
+# content are the same bytes inside TLS and are tested in the plain run.
+CONNECTION_FAULTS = {"drop_once", "drop_after_applying_once", "drop_always",
+                     "stall_10s_once", "stall_10s_always"}
+
+
 def fault_cases():
     for fname, fault in FAULTS.items():
         for oname, op in OPS.items():
-            marks = []
+            marks = [pytest.mark.connection] if fname in CONNECTION_FAULTS else []
             if fname == "stall_10s_always" and op.kind == "write":
                 # A stalled PATCH the client gave up on still lands when the
                 # stall ends: the outcome is EIO by design but the API may have
@@ -443,6 +451,7 @@ def test_read_never_fetched_while_the_api_is_held_off(world, status, held):
 # ---------------------------------------------------------------- the API goes away
 
 
+@pytest.mark.connection
 def test_emulator_stopped_and_restarted(world):
     """The API stops answering (process gone, connection refused), then comes back
     on the same port with the same data.
@@ -499,6 +508,7 @@ def test_emulator_stopped_and_restarted(world):
     assert_still_works(w, expected)
 
 
+@pytest.mark.connection
 def test_emulator_killed_during_config_save(world):
     """The API process dies while a config save is in flight (the PATCH is held
     by a 30 s delay fault, then the emulator gets SIGKILL).
@@ -547,6 +557,7 @@ def test_emulator_killed_during_config_save(world):
     assert_still_works(w, expected)
 
 
+@pytest.mark.connection
 def test_stall_on_one_path_does_not_hold_up_others(world):
     """While one audience's config GET is stalled (10 s), reads and writes of
     other audiences finish at once (< 1 s each), and the stalled read itself
@@ -871,7 +882,8 @@ def test_startup_with_garbage_listing_fails_cleanly(emu):
     emu.fault(kind="garbage", count=100)
     mnt = tempfile.mkdtemp(prefix="m-", dir="/var/tmp")
     try:
-        res = subprocess.run([BINARY, "-f", "-o", "base_url=%s,%s" % (emu.url, MOUNT_OPTS), mnt],
+        opts = "base_url=%s,%s%s" % (emu.url, MOUNT_OPTS, cafile_option(emu))
+        res = subprocess.run([BINARY, "-f", "-o", opts, mnt],
                              env=dict(os.environ, LEADPIPE_API_KEY=KEY),
                              capture_output=True, text=True, timeout=60)
         assert res.returncode == 1, res
