@@ -147,6 +147,7 @@ class Relay:
         st.max_open = max(st.max_open, st.open)
         nodelay(c_writer)
         s_writer = None
+        tasks = []
         try:
             try:
                 s_reader, s_writer = await asyncio.open_connection(self.up_host, self.up_port)
@@ -169,9 +170,11 @@ class Relay:
                 to_client.pump_in(s_reader), to_client.pump_out(c_writer))]
             # Done when both directions delivered their EOF, or one side failed.
             await asyncio.gather(tasks[1], tasks[3])
+        finally:
             for t in tasks:
                 t.cancel()
-        finally:
+            if tasks:  # let them end here, not be destroyed pending when the loop closes
+                await asyncio.gather(*tasks, return_exceptions=True)
             st.open -= 1
             for w in (c_writer, s_writer):
                 if w is not None:
@@ -217,6 +220,12 @@ async def serve(args):
     await stop.wait()
     srv.close()
     ctl.close()
+    # Connections still open end now: their handlers' clean-up runs before the loop closes.
+    me = asyncio.current_task()
+    rest = [t for t in asyncio.all_tasks() if t is not me]
+    for t in rest:
+        t.cancel()
+    await asyncio.gather(*rest, return_exceptions=True)
 
 
 def main():
