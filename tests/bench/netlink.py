@@ -137,10 +137,17 @@ class Relay:
         self.rtt = rtt_ms / 1000.0
         self.up_host, self.up_port = upstream
         self.stats = Stats()
+        # The connections' handler tasks. asyncio's stream protocol drops its
+        # reference to a handler once its client's connection is lost, and the
+        # loop holds tasks weakly: without this set, a handler still waiting for
+        # the server's side could be garbage-collected mid-flight.
+        self.live = set()
 
     async def handle(self, c_reader, c_writer):
         loop = asyncio.get_running_loop()
         accepted = loop.time()
+        me = asyncio.current_task()
+        self.live.add(me)
         st = self.stats
         st.connections += 1
         st.open += 1
@@ -176,6 +183,7 @@ class Relay:
             if tasks:  # let them end here, not be destroyed pending when the loop closes
                 await asyncio.gather(*tasks, return_exceptions=True)
             st.open -= 1
+            self.live.discard(me)
             for w in (c_writer, s_writer):
                 if w is not None:
                     w.close()
