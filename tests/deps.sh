@@ -10,6 +10,7 @@ lp_packages=(
   man-db groff-base valgrind procps psmisc strace perl rsync
   openssl                                       # the test CA and its certificates (TLS)
   tinyproxy                                     # a real proxy for test_proxy (run with its own config)
+  nghttp2-proxy                                 # nghttpx: TLS + HTTP/2 in front of the emulator (tests/bench --net)
 )
 
 lp_install_deps() {
