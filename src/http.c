@@ -281,6 +281,10 @@ static int configure_easy(lp_http *h, struct lp_http_handle *e)
         curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https") != CURLE_OK)
         return -1;
     curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+    /* The pool all threads share keeps this many idle connections. curl's
+     * default of 5 is fewer than the sweep's threads: each finished request
+     * closed the oldest idle one, so nearly every request opened a new one. */
+    curl_easy_setopt(c, CURLOPT_MAXCONNECTS, LP_HTTP_MAX_CONNECTS);
     curl_easy_setopt(c, CURLOPT_TCP_KEEPALIVE, 1L);
     curl_easy_setopt(c, CURLOPT_TCP_KEEPIDLE, 60L);
     curl_easy_setopt(c, CURLOPT_TCP_KEEPINTVL, 30L);

@@ -12,6 +12,9 @@
 
 #include "http.h"
 
+/* Idle connections kept, more than the threads that make requests at once
+ * (the sweep's, FUSE's). */
+#define LP_HTTP_MAX_CONNECTS 32L
 #define LP_HTTP_MAX_BODY ((size_t)64 << 20) /* one answer; a 100-item page is ~50 KiB */
 
 struct lp_http_handle;
