@@ -36,10 +36,9 @@ def test_cold_cat_of_every_config_reuses_connections(emu, mount_factory):
     assert configs == {a["name"]: a["config"] for a in emu.state()}
     conns = emu.control("GET", "/_emu/conns")
     assert conns["requests"] >= AUDIENCES + 1  # the list, then each config
-    # No more connections than requests in flight at once (8 sweep threads
-    # and the reader waiting for its own config; the emulator sees a request
-    # end a moment before curl puts its connection back, so its own in-flight
-    # count can be one less): curl kept 5 idle connections (its
-    # CURLOPT_MAXCONNECTS default) and closed one after nearly every request,
-    # 36 to 41 for 42 requests.
-    assert conns["connections"] <= 9, conns
+    # At most 8 connections (curl's limit per host, http_loop.c), however
+    # many threads ask at once. Before: one easy handle per thread and curl
+    # keeping 5 idle connections (its CURLOPT_MAXCONNECTS default) closed one
+    # after nearly every request, 36 to 41 for 42 requests; with 32 kept, 9
+    # (8 sweep threads and the reader waiting for its own config).
+    assert conns["connections"] <= 8, conns
