@@ -9,6 +9,7 @@ lp_packages=(
   python3-prometheus-client                     # parses .leadpipe/stats as Prometheus does
   man-db groff-base valgrind procps psmisc strace perl rsync
   openssl                                       # the test CA and its certificates (TLS)
+  nghttp2-proxy                                 # nghttpx: HTTP/2 over TLS before the emulator
 )
 
 lp_install_deps() {
