@@ -42,3 +42,16 @@ def test_cold_cat_of_every_config_reuses_connections(emu, mount_factory):
     # after nearly every request, 36 to 41 for 42 requests; with 32 kept, 9
     # (8 sweep threads and the reader waiting for its own config).
     assert conns["connections"] <= 8, conns
+
+
+def test_sweep_workers_hold_the_deepest_config(emu, mount_factory):
+    # The sweep's workers run on small stacks (sweep.h): a config nested
+    # nearly as deep as cJSON allows (as deep as the emulator takes) is read
+    # by them like any other.
+    deep = {"topicIds": [1], "nested": json.loads("[" * 950 + "]" * 950)}
+    auds = emu.state()
+    for a in auds[5:15]:
+        emu.control("PATCH", "/_emu/audiences/" + a["id"], {"config": deep})
+    m = mount_factory("cache_timeout=30")
+    configs = read_every_config(m)
+    assert configs == {a["name"]: a["config"] for a in emu.state()}

@@ -122,5 +122,6 @@ def test_configs_come_over_one_http2_connection(pki, emu, h2, mount_factory):
     assert len(lines) == conns["requests"] >= AUDIENCES + 1, (lines, conns)
     assert {alpn for _, alpn, _, _, _ in lines} == {"h2"}, lines
     assert len({port for port, _, _, _, _ in lines}) == 1, lines  # one connection
-    # Many at once on it (the emulator answers each after 50 ms).
-    assert conns["max_in_flight"] > 1, conns
+    # Many at once on it, more than the 8 HTTP/1.1 would use: the sweep
+    # starts 64 workers once an answer came over HTTP/2 (42 seen here).
+    assert conns["max_in_flight"] > 8, conns
