@@ -280,6 +280,7 @@ void lp_http_thread_cleanup(void)
     void *head = pthread_getspecific(tls_key);
     pthread_setspecific(tls_key, NULL);
     free_thread_handles(head);
+    lp_http_pool_shrink();
 }
 
 /* The options that never change for this client; set once per handle. */

@@ -112,6 +112,12 @@ void lp_http_loop_stop(lp_http *h);
  * back with lp_http_easy_give once its answer has been read. */
 struct lp_http_easy *lp_http_easy_take(lp_http *h);
 void lp_http_easy_give(lp_http *h, struct lp_http_easy *e);
+/* A thread that made requests is ending (lp_http_thread_cleanup): each
+ * client's pool frees one idle handle, keeping one. The pool then holds about
+ * as many handles as threads that use it, as when each thread had its own:
+ * a handle, with its receive buffer, is some 20 KiB, and a burst of threads
+ * (a listing's pages, a sweep) would otherwise leave them all behind. */
+void lp_http_pool_shrink(void);
 /* Runs e's transfer on the event thread and returns its result, as
  * curl_easy_perform would. */
 CURLcode lp_http_loop_perform(lp_http *h, struct lp_http_easy *e);

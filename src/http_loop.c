@@ -257,6 +257,24 @@ struct lp_http_easy *lp_http_easy_take(lp_http *h)
     return e;
 }
 
+void lp_http_pool_shrink(void)
+{
+    pthread_mutex_lock(&clients_lock); /* keeps each client alive meanwhile */
+    for (lp_http *h = clients; h; h = h->loop.next_client) {
+        struct lp_http_loop *l = &h->loop;
+        pthread_mutex_lock(&l->lock);
+        struct lp_http_easy *e = l->idle && l->idle->next ? l->idle : NULL;
+        if (e)
+            l->idle = e->next;
+        pthread_mutex_unlock(&l->lock);
+        if (e) {
+            curl_easy_cleanup(e->easy);
+            free(e);
+        }
+    }
+    pthread_mutex_unlock(&clients_lock);
+}
+
 void lp_http_easy_give(lp_http *h, struct lp_http_easy *e)
 {
     struct lp_http_loop *l = &h->loop;
