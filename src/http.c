@@ -25,18 +25,8 @@
 #include "lp_config.h"
 #include "scrub.h"
 
-static pthread_once_t tls_once = PTHREAD_ONCE_INIT;
-static pthread_key_t tls_key;
-static pthread_mutex_t registry_lock = PTHREAD_MUTEX_INITIALIZER;
-static unsigned live_clients; /* guarded by registry_lock; curl_global_* follow it */
-
-static void free_thread_handles(void *head);
-
-static void create_tls_key(void)
-{
-    if (pthread_key_create(&tls_key, free_thread_handles) != 0)
-        abort(); /* only on EAGAIN/ENOMEM at start-up: nothing sensible remains */
-}
+static pthread_mutex_t global_lock = PTHREAD_MUTEX_INITIALIZER;
+static unsigned live_clients; /* guarded by global_lock; curl_global_* follow it */
 
 /* --- the share object ---------------------------------------------------- */
 
@@ -122,23 +112,23 @@ static int setup_headers(lp_http *h)
 static int global_acquire(void)
 {
     int rc = 0;
-    pthread_mutex_lock(&registry_lock);
+    pthread_mutex_lock(&global_lock);
     if (live_clients == 0 && curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
         rc = -1;
     else
         live_clients++;
-    pthread_mutex_unlock(&registry_lock);
+    pthread_mutex_unlock(&global_lock);
     return rc;
 }
 
 static void global_release(void)
 {
-    pthread_mutex_lock(&registry_lock);
+    pthread_mutex_lock(&global_lock);
     /* The last client takes curl's global state (TLS library) with it, so a
      * process that frees everything leaves nothing behind for LeakSanitizer. */
     if (live_clients > 0 && --live_clients == 0)
         curl_global_cleanup();
-    pthread_mutex_unlock(&registry_lock);
+    pthread_mutex_unlock(&global_lock);
 }
 
 static void free_secret(char *s)
@@ -173,7 +163,6 @@ lp_http *lp_http_new(const struct lp_http_options *opts)
         errno = EINVAL;
         return NULL;
     }
-    pthread_once(&tls_once, create_tls_key);
     if (global_acquire() != 0) {
         errno = ENOMEM;
         return NULL;
@@ -208,79 +197,13 @@ out_global:
     return NULL;
 }
 
-/* Frees the calling thread's handle structs whose client is gone. Registry lock held. */
-static void prune_thread_locked(void)
-{
-    struct lp_http_handle *head = pthread_getspecific(tls_key), **link = &head;
-    while (*link) {
-        struct lp_http_handle *e = *link;
-        if (e->owner) {
-            link = &e->thread_next;
-        } else {
-            *link = e->thread_next;
-            free(e);
-        }
-    }
-    pthread_setspecific(tls_key, head);
-}
-
 void lp_http_free(lp_http *h)
 {
     if (!h)
         return;
-    pthread_mutex_lock(&registry_lock);
-    /* Easy handles must leave the share before it can be cleaned up. Other
-     * threads keep their (now empty) structs until they exit or look again. */
-    for (struct lp_http_handle *e = h->handles; e; e = e->owner_next) {
-        curl_easy_cleanup(e->easy);
-        e->easy = NULL;
-        e->owner = NULL;
-    }
-    h->handles = NULL;
-    prune_thread_locked();
-    pthread_mutex_unlock(&registry_lock);
+    lp_http_thread_handles_release(h);
     destroy_client(h);
     global_release();
-}
-
-/* --- per-thread handles ----------------------------------------------------- */
-
-/* Registry lock held: takes e out of its client's list and frees its easy handle. */
-static void detach_locked(struct lp_http_handle *e)
-{
-    lp_http *h = e->owner;
-    if (!h)
-        return;
-    if (e->owner_prev)
-        e->owner_prev->owner_next = e->owner_next;
-    else
-        h->handles = e->owner_next;
-    if (e->owner_next)
-        e->owner_next->owner_prev = e->owner_prev;
-    curl_easy_cleanup(e->easy);
-    e->easy = NULL;
-    e->owner = NULL;
-}
-
-/* TLS destructor, and lp_http_thread_cleanup: head is the thread's list. */
-static void free_thread_handles(void *head)
-{
-    pthread_mutex_lock(&registry_lock);
-    for (struct lp_http_handle *e = head, *next; e; e = next) {
-        next = e->thread_next;
-        detach_locked(e);
-        free(e);
-    }
-    pthread_mutex_unlock(&registry_lock);
-}
-
-void lp_http_thread_cleanup(void)
-{
-    pthread_once(&tls_once, create_tls_key);
-    void *head = pthread_getspecific(tls_key);
-    pthread_setspecific(tls_key, NULL);
-    free_thread_handles(head);
-    lp_http_pool_shrink();
 }
 
 /* The options that never change for this client; set once per handle. */
@@ -306,41 +229,6 @@ int lp_http_configure_easy(lp_http *h, CURL *c, char *errbuf)
     if (h->ca_file && curl_easy_setopt(c, CURLOPT_CAINFO, h->ca_file) != CURLE_OK)
         return -1;
     return 0;
-}
-
-/* Returns the calling thread's handle for h, made on first use; NULL on no memory. */
-static struct lp_http_handle *thread_handle(lp_http *h)
-{
-    struct lp_http_handle *e;
-
-    pthread_mutex_lock(&registry_lock);
-    prune_thread_locked();
-    for (e = pthread_getspecific(tls_key); e; e = e->thread_next)
-        if (e->owner == h)
-            break;
-    pthread_mutex_unlock(&registry_lock);
-    if (e)
-        return e;
-
-    e = calloc(1, sizeof *e);
-    if (!e)
-        return NULL;
-    e->easy = curl_easy_init();
-    if (!e->easy || lp_http_configure_easy(h, e->easy, e->errbuf) != 0) {
-        curl_easy_cleanup(e->easy);
-        free(e);
-        return NULL;
-    }
-    pthread_mutex_lock(&registry_lock);
-    e->owner = h;
-    e->owner_next = h->handles;
-    if (h->handles)
-        h->handles->owner_prev = e;
-    h->handles = e;
-    e->thread_next = pthread_getspecific(tls_key);
-    pthread_setspecific(tls_key, e);
-    pthread_mutex_unlock(&registry_lock);
-    return e;
 }
 
 /* --- one exchange ------------------------------------------------------------ */
@@ -469,7 +357,7 @@ struct exchange_handle {
 static int take_handle(lp_http *h, bool stream, struct exchange_handle *x)
 {
     if (stream) {
-        struct lp_http_handle *e = thread_handle(h);
+        struct lp_http_handle *e = lp_http_thread_handle(h);
         *x = (struct exchange_handle){.easy = e ? e->easy : NULL, .errbuf = e ? e->errbuf : NULL};
     } else {
         struct lp_http_easy *e = lp_http_easy_take(h);

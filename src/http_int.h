@@ -1,6 +1,6 @@
-/* http_int.h - what http.c and http_stream.c share: the client, its
- * per-thread handles, the answer buffer and a streamed GET in progress. Not
- * for other files. */
+/* http_int.h - what the http*.c files share: the client, its event thread
+ * and pool, the per-thread handles, the answer buffer and a streamed GET in
+ * progress. Not for other files. */
 #ifndef LEADPIPEFS_HTTP_INT_H
 #define LEADPIPEFS_HTTP_INT_H
 
@@ -39,6 +39,7 @@ struct lp_http_loop {
     pthread_t thread;
     bool running;                /* the thread exists and must be joined */
     bool stop;                   /* asks the thread to return */
+    bool broken;                 /* no thread after a fork: exchanges fail at once */
     struct lp_http_job *queue;   /* waiting to be added to multi, newest first */
     struct lp_http_job *active;  /* in multi */
     struct lp_http_easy *idle;   /* the pool */
@@ -101,6 +102,12 @@ struct lp_http_xfer {
 /* The options every easy handle of h gets once; errbuf: its error buffer
  * (CURL_ERROR_SIZE). http.c. */
 int lp_http_configure_easy(lp_http *h, CURL *c, char *errbuf);
+
+/* http_thread.c. The calling thread's own handle for h, for a streamed GET,
+ * made on first use (NULL on no memory); release: frees every thread's handle
+ * for h, as h goes (before its share). */
+struct lp_http_handle *lp_http_thread_handle(lp_http *h);
+void lp_http_thread_handles_release(lp_http *h);
 
 /* http_loop.c. start: makes the multi handle and starts the thread (0, or
  * -1: lp_http_loop_stop still frees what was made). stop: ends the thread

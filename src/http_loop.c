@@ -136,6 +136,16 @@ static void stop_thread(struct lp_http_loop *l)
     pthread_join(l->thread, NULL);
 }
 
+/* Under l->lock: fails every queued transfer. */
+static void abandon_queued_locked(struct lp_http_loop *l)
+{
+    for (struct lp_http_job *j = l->queue, *next; j; j = next) {
+        next = j->next;
+        finish_locked(j, CURLE_FAILED_INIT);
+    }
+    l->queue = NULL;
+}
+
 /* Around a fork: no client's thread runs while the process is copied (a
  * lock it held would stay held in the child); each starts again after, in
  * the parent and in the child. Their transfers wait meanwhile. */
@@ -149,10 +159,15 @@ static void before_fork(void)
 static void after_fork(void)
 {
     for (lp_http *h = clients; h; h = h->loop.next_client) {
-        pthread_mutex_lock(&h->loop.lock);
-        if (start_thread_locked(&h->loop) != 0)
+        struct lp_http_loop *l = &h->loop;
+        pthread_mutex_lock(&l->lock);
+        if (start_thread_locked(l) != 0) {
+            /* Nobody would ever answer: every exchange fails from now on. */
+            l->broken = true;
+            abandon_queued_locked(l);
             lp_log(LP_LOG_ERR, "cannot start the HTTP thread again: %s", strerror(errno));
-        pthread_mutex_unlock(&h->loop.lock);
+        }
+        pthread_mutex_unlock(&l->lock);
     }
     pthread_mutex_unlock(&clients_lock);
 }
@@ -197,11 +212,8 @@ static void abandon_all(struct lp_http_loop *l)
         curl_multi_remove_handle(l->multi, j->e->easy);
         finish_locked(j, CURLE_ABORTED_BY_CALLBACK);
     }
-    for (struct lp_http_job *j = l->queue, *next; j; j = next) {
-        next = j->next;
-        finish_locked(j, CURLE_ABORTED_BY_CALLBACK);
-    }
-    l->active = l->queue = NULL;
+    l->active = NULL;
+    abandon_queued_locked(l);
     pthread_mutex_unlock(&l->lock);
 }
 
@@ -290,6 +302,11 @@ CURLcode lp_http_loop_perform(lp_http *h, struct lp_http_easy *e)
     struct lp_http_job j = {.e = e};
     pthread_cond_init(&j.cond, NULL);
     pthread_mutex_lock(&l->lock);
+    if (l->broken) {
+        pthread_mutex_unlock(&l->lock);
+        pthread_cond_destroy(&j.cond);
+        return CURLE_FAILED_INIT;
+    }
     j.next = l->queue;
     l->queue = &j;
     pthread_mutex_unlock(&l->lock);
