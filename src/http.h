@@ -88,7 +88,9 @@ const char *lp_http_cert_words(enum lp_cert_problem p);
  * streams share one connection. A hint for callers that fan out. */
 int lp_http_parallelism(lp_http *h);
 
-/* Frees the calling thread's easy handle (call before a worker thread exits). */
+/* Frees the calling thread's easy handle (streamed GETs) and one idle handle
+ * of each client's pool, so that the pool follows the threads that use it
+ * (call before a worker thread that made requests exits). */
 void lp_http_thread_cleanup(void);
 
 #endif
