@@ -72,6 +72,11 @@ void lp_api_free(lp_api *api)
     free(api);
 }
 
+int lp_api_parallelism(lp_api *api)
+{
+    return lp_http_parallelism(api->http);
+}
+
 void lp_api_thread_cleanup(void)
 {
     lp_http_thread_cleanup();

@@ -89,6 +89,11 @@ int lp_api_run_stats(lp_api *api, const char *aud_id, const char *run_id, char *
 int lp_api_run_export(lp_api *api, const char *aud_id, const char *run_id,
                       const struct lp_api_sink *sink, uint64_t *len, struct lp_api_error *err);
 
+/* How many requests are worth sending at once: 8 over HTTP/1.x, 64 once the
+ * API answered over HTTP/2 (one connection carries them all). A hint for
+ * callers that fan out, e.g. a sweep. */
+int lp_api_parallelism(lp_api *api);
+
 /* Frees the calling thread's connection handle (call before a worker thread
  * that made requests exits). */
 void lp_api_thread_cleanup(void);

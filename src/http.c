@@ -1,8 +1,11 @@
-/* http.c - libcurl plumbing: one HTTP exchange on a per-thread easy handle.
+/* http.c - libcurl plumbing: one HTTP exchange, its request set up and its
+ * answer read.
  *
- * Every (thread, client) pair owns one easy handle, set up once and reused so
- * its connection stays open; all handles of a client share one connection pool,
- * DNS cache and TLS session cache through a CURLSH. Retries live in api.c.
+ * An exchange runs on a pooled easy handle that http_loop.c's event thread
+ * drives, so requests from every thread share its connections. A streamed
+ * GET (http_stream.c) runs in its caller's thread, on an easy handle that
+ * thread owns, over a connection of its own. All handles of a client share
+ * the DNS cache and TLS sessions through a CURLSH. Retries live in api.c.
  */
 #include "http.h"
 
@@ -13,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #include "defaults.h"
@@ -21,18 +25,8 @@
 #include "lp_config.h"
 #include "scrub.h"
 
-static pthread_once_t tls_once = PTHREAD_ONCE_INIT;
-static pthread_key_t tls_key;
-static pthread_mutex_t registry_lock = PTHREAD_MUTEX_INITIALIZER;
-static unsigned live_clients; /* guarded by registry_lock; curl_global_* follow it */
-
-static void free_thread_handles(void *head);
-
-static void create_tls_key(void)
-{
-    if (pthread_key_create(&tls_key, free_thread_handles) != 0)
-        abort(); /* only on EAGAIN/ENOMEM at start-up: nothing sensible remains */
-}
+static pthread_mutex_t global_lock = PTHREAD_MUTEX_INITIALIZER;
+static unsigned live_clients; /* guarded by global_lock; curl_global_* follow it */
 
 /* --- the share object ---------------------------------------------------- */
 
@@ -63,7 +57,6 @@ static int setup_share(lp_http *h)
     if (curl_share_setopt(h->share, CURLSHOPT_LOCKFUNC, share_lock) != CURLSHE_OK ||
         curl_share_setopt(h->share, CURLSHOPT_UNLOCKFUNC, share_unlock) != CURLSHE_OK ||
         curl_share_setopt(h->share, CURLSHOPT_USERDATA, h) != CURLSHE_OK ||
-        curl_share_setopt(h->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_CONNECT) != CURLSHE_OK ||
         curl_share_setopt(h->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_DNS) != CURLSHE_OK ||
         curl_share_setopt(h->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_SSL_SESSION) != CURLSHE_OK)
         return -1;
@@ -119,23 +112,23 @@ static int setup_headers(lp_http *h)
 static int global_acquire(void)
 {
     int rc = 0;
-    pthread_mutex_lock(&registry_lock);
+    pthread_mutex_lock(&global_lock);
     if (live_clients == 0 && curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
         rc = -1;
     else
         live_clients++;
-    pthread_mutex_unlock(&registry_lock);
+    pthread_mutex_unlock(&global_lock);
     return rc;
 }
 
 static void global_release(void)
 {
-    pthread_mutex_lock(&registry_lock);
+    pthread_mutex_lock(&global_lock);
     /* The last client takes curl's global state (TLS library) with it, so a
      * process that frees everything leaves nothing behind for LeakSanitizer. */
     if (live_clients > 0 && --live_clients == 0)
         curl_global_cleanup();
-    pthread_mutex_unlock(&registry_lock);
+    pthread_mutex_unlock(&global_lock);
 }
 
 static void free_secret(char *s)
@@ -149,6 +142,8 @@ static void free_secret(char *s)
 /* Frees everything lp_http_new made, except the curl global reference. */
 static void destroy_client(lp_http *h)
 {
+    if (h->loop_made) /* its easy handles use the share: first */
+        lp_http_loop_stop(h);
     if (h->share)
         curl_share_cleanup(h->share);
     for (int i = 0; i < CURL_LOCK_DATA_LAST; i++)
@@ -168,7 +163,6 @@ lp_http *lp_http_new(const struct lp_http_options *opts)
         errno = EINVAL;
         return NULL;
     }
-    pthread_once(&tls_once, create_tls_key);
     if (global_acquire() != 0) {
         errno = ENOMEM;
         return NULL;
@@ -187,7 +181,11 @@ lp_http *lp_http_new(const struct lp_http_options *opts)
         goto out_client;
     for (size_t n = strlen(h->base_url); n > 0 && h->base_url[n - 1] == '/'; n--)
         h->base_url[n - 1] = '\0';
+    h->https = strncasecmp(h->base_url, "https:", 6) == 0;
     if (setup_headers(h) != 0 || setup_share(h) != 0)
+        goto out_client;
+    h->loop_made = true;
+    if (lp_http_loop_start(h) != 0)
         goto out_client;
     return h;
 
@@ -199,84 +197,18 @@ out_global:
     return NULL;
 }
 
-/* Frees the calling thread's handle structs whose client is gone. Registry lock held. */
-static void prune_thread_locked(void)
-{
-    struct lp_http_handle *head = pthread_getspecific(tls_key), **link = &head;
-    while (*link) {
-        struct lp_http_handle *e = *link;
-        if (e->owner) {
-            link = &e->thread_next;
-        } else {
-            *link = e->thread_next;
-            free(e);
-        }
-    }
-    pthread_setspecific(tls_key, head);
-}
-
 void lp_http_free(lp_http *h)
 {
     if (!h)
         return;
-    pthread_mutex_lock(&registry_lock);
-    /* Easy handles must leave the share before it can be cleaned up. Other
-     * threads keep their (now empty) structs until they exit or look again. */
-    for (struct lp_http_handle *e = h->handles; e; e = e->owner_next) {
-        curl_easy_cleanup(e->easy);
-        e->easy = NULL;
-        e->owner = NULL;
-    }
-    h->handles = NULL;
-    prune_thread_locked();
-    pthread_mutex_unlock(&registry_lock);
+    lp_http_thread_handles_release(h);
     destroy_client(h);
     global_release();
 }
 
-/* --- per-thread handles ----------------------------------------------------- */
-
-/* Registry lock held: takes e out of its client's list and frees its easy handle. */
-static void detach_locked(struct lp_http_handle *e)
-{
-    lp_http *h = e->owner;
-    if (!h)
-        return;
-    if (e->owner_prev)
-        e->owner_prev->owner_next = e->owner_next;
-    else
-        h->handles = e->owner_next;
-    if (e->owner_next)
-        e->owner_next->owner_prev = e->owner_prev;
-    curl_easy_cleanup(e->easy);
-    e->easy = NULL;
-    e->owner = NULL;
-}
-
-/* TLS destructor, and lp_http_thread_cleanup: head is the thread's list. */
-static void free_thread_handles(void *head)
-{
-    pthread_mutex_lock(&registry_lock);
-    for (struct lp_http_handle *e = head, *next; e; e = next) {
-        next = e->thread_next;
-        detach_locked(e);
-        free(e);
-    }
-    pthread_mutex_unlock(&registry_lock);
-}
-
-void lp_http_thread_cleanup(void)
-{
-    pthread_once(&tls_once, create_tls_key);
-    void *head = pthread_getspecific(tls_key);
-    pthread_setspecific(tls_key, NULL);
-    free_thread_handles(head);
-}
-
 /* The options that never change for this client; set once per handle. */
-static int configure_easy(lp_http *h, struct lp_http_handle *e)
+int lp_http_configure_easy(lp_http *h, CURL *c, char *errbuf)
 {
-    CURL *c = e->easy;
     if (curl_easy_setopt(c, CURLOPT_SHARE, h->share) != CURLE_OK ||
         curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https") != CURLE_OK)
         return -1;
@@ -291,47 +223,12 @@ static int configure_easy(lp_http *h, struct lp_http_handle *e)
     curl_easy_setopt(c, CURLOPT_ACCEPT_ENCODING, "");                 /* whatever curl can decode */
     curl_easy_setopt(c, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)LP_HTTP_MAX_BODY);
     curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, lp_http_write_body);
-    curl_easy_setopt(c, CURLOPT_ERRORBUFFER, e->errbuf);
+    curl_easy_setopt(c, CURLOPT_ERRORBUFFER, errbuf);
     /* Only the CAs of this file are trusted then: a proxy that re-signs TLS
      * is trusted by naming its CA, never by turning verification off. */
     if (h->ca_file && curl_easy_setopt(c, CURLOPT_CAINFO, h->ca_file) != CURLE_OK)
         return -1;
     return 0;
-}
-
-/* Returns the calling thread's handle for h, made on first use; NULL on no memory. */
-static struct lp_http_handle *thread_handle(lp_http *h)
-{
-    struct lp_http_handle *e;
-
-    pthread_mutex_lock(&registry_lock);
-    prune_thread_locked();
-    for (e = pthread_getspecific(tls_key); e; e = e->thread_next)
-        if (e->owner == h)
-            break;
-    pthread_mutex_unlock(&registry_lock);
-    if (e)
-        return e;
-
-    e = calloc(1, sizeof *e);
-    if (!e)
-        return NULL;
-    e->easy = curl_easy_init();
-    if (!e->easy || configure_easy(h, e) != 0) {
-        curl_easy_cleanup(e->easy);
-        free(e);
-        return NULL;
-    }
-    pthread_mutex_lock(&registry_lock);
-    e->owner = h;
-    e->owner_next = h->handles;
-    if (h->handles)
-        h->handles->owner_prev = e;
-    h->handles = e;
-    e->thread_next = pthread_getspecific(tls_key);
-    pthread_setspecific(tls_key, e);
-    pthread_mutex_unlock(&registry_lock);
-    return e;
 }
 
 /* --- one exchange ------------------------------------------------------------ */
@@ -426,10 +323,10 @@ static bool may_have_sent(CURL *c, CURLcode rc)
     }
 }
 
-static void fill_transport_error(lp_http *h, struct lp_http_handle *e, CURLcode rc,
+static void fill_transport_error(lp_http *h, CURL *c, const char *errbuf, CURLcode rc,
                                  const struct lp_http_body *buf, struct lp_http_response *resp)
 {
-    const char *why = e->errbuf[0] ? e->errbuf : curl_easy_strerror(rc);
+    const char *why = errbuf[0] ? errbuf : curl_easy_strerror(rc);
 
     if (buf->too_large || rc == CURLE_FILESIZE_EXCEEDED)
         why = "response too large (over 64 MiB)";
@@ -437,8 +334,8 @@ static void fill_transport_error(lp_http *h, struct lp_http_handle *e, CURLcode 
         why = "out of memory while receiving the response";
     resp->status = 0;
     resp->transport_error = true;
-    resp->maybe_sent = may_have_sent(e->easy, rc);
-    resp->cert = lp_http_cert_problem(rc, e->errbuf);
+    resp->maybe_sent = may_have_sent(c, rc);
+    resp->cert = lp_http_cert_problem(rc, errbuf);
     lp_scrub(resp->error, sizeof resp->error, why, h->api_key);
 }
 
@@ -449,36 +346,61 @@ static void local_failure(struct lp_http_response *resp, const char *why)
     snprintf(resp->error, sizeof resp->error, "%s", why);
 }
 
-/* One exchange; with st, a streamed GET (stream.c's part of this file). */
-static int exchange(lp_http *h, const char *method, const char *path, const char *body,
-                    const char *header, struct lp_http_xfer *st, struct lp_http_response *resp)
+/* The easy handle an exchange runs on: pooled (run by the event thread) or,
+ * for a streamed GET, the calling thread's own. */
+struct exchange_handle {
+    CURL *easy;
+    char *errbuf;
+    struct lp_http_easy *pooled;
+};
+
+static int take_handle(lp_http *h, bool stream, struct exchange_handle *x)
+{
+    if (stream) {
+        struct lp_http_handle *e = lp_http_thread_handle(h);
+        *x = (struct exchange_handle){.easy = e ? e->easy : NULL, .errbuf = e ? e->errbuf : NULL};
+    } else {
+        struct lp_http_easy *e = lp_http_easy_take(h);
+        *x = (struct exchange_handle){
+            .easy = e ? e->easy : NULL, .errbuf = e ? e->errbuf : NULL, .pooled = e};
+    }
+    return x->easy ? 0 : -1;
+}
+
+static void give_handle(lp_http *h, struct exchange_handle *x)
+{
+    if (x->pooled)
+        lp_http_easy_give(h, x->pooled);
+}
+
+/* One exchange on x; with st, a streamed GET (stream.c's part of this file). */
+static int exchange_on(lp_http *h, struct exchange_handle *x, const char *method, const char *path,
+                       const char *body, const char *header, struct lp_http_xfer *st,
+                       struct lp_http_response *resp)
 {
     struct lp_http_body buf = {0};
     struct curl_slist extra = {.data = (char *)header};
     struct timespec start;
     char *url = NULL;
 
-    memset(resp, 0, sizeof *resp);
-    resp->retry_after_s = -1;
-    struct lp_http_handle *e = thread_handle(h);
-    if (!e || asprintf(&url, "%s%s", h->base_url, path ? path : "") < 0) {
+    if (asprintf(&url, "%s%s", h->base_url, path ? path : "") < 0) {
         local_failure(resp, "out of memory");
         return -1;
     }
-    if (set_request(h, e->easy, method, url, body, &extra, &buf) != 0) {
+    if (set_request(h, x->easy, method, url, body, &extra, &buf) != 0) {
         free(url);
         local_failure(resp, "cannot set up the request");
         return -1;
     }
     if (st)
-        lp_http_stream_begin(h, e->easy, st, &buf);
-    e->errbuf[0] = '\0';
+        lp_http_stream_begin(h, x->easy, st, &buf);
+    x->errbuf[0] = '\0';
     clock_gettime(CLOCK_MONOTONIC, &start);
-    CURLcode rc = curl_easy_perform(e->easy);
+    CURLcode rc = x->pooled ? lp_http_loop_perform(h, x->pooled) : curl_easy_perform(x->easy);
     double ms = lp_http_elapsed_ms(&start);
     free(url);
     if (st)
-        rc = lp_http_stream_end(h, e->easy, st, rc);
+        rc = lp_http_stream_end(h, x->easy, st, rc);
 
     /* An empty answer still gets a body string, so callers never see NULL. */
     if (rc == CURLE_OK && !buf.data) {
@@ -490,18 +412,34 @@ static int exchange(lp_http *h, const char *method, const char *path, const char
     }
     if (rc != CURLE_OK) {
         free(buf.data);
-        fill_transport_error(h, e, rc, &buf, resp);
+        fill_transport_error(h, x->easy, x->errbuf, rc, &buf, resp);
         if (st && st->why[0])
             snprintf(resp->error, sizeof resp->error, "%s", st->why);
         lp_log(LP_LOG_DEBUG, "%s %s failed after %.1fms: %s", method, path, ms, resp->error);
         return -1;
     }
-    curl_easy_getinfo(e->easy, CURLINFO_RESPONSE_CODE, &resp->status);
+    curl_easy_getinfo(x->easy, CURLINFO_RESPONSE_CODE, &resp->status);
     resp->body = buf.data;
     resp->body_len = buf.len;
-    resp->retry_after_s = parse_retry_after(e->easy);
+    resp->retry_after_s = parse_retry_after(x->easy);
     lp_log(LP_LOG_DEBUG, "%s %s %ld %.1fms", method, path, resp->status, ms);
     return 0;
+}
+
+static int exchange(lp_http *h, const char *method, const char *path, const char *body,
+                    const char *header, struct lp_http_xfer *st, struct lp_http_response *resp)
+{
+    struct exchange_handle x;
+
+    memset(resp, 0, sizeof *resp);
+    resp->retry_after_s = -1;
+    if (take_handle(h, st != NULL, &x) != 0) {
+        local_failure(resp, "out of memory");
+        return -1;
+    }
+    int rc = exchange_on(h, &x, method, path, body, header, st, resp);
+    give_handle(h, &x);
+    return rc;
 }
 
 int lp_http_request(lp_http *h, const char *method, const char *path, const char *body,

@@ -1,8 +1,10 @@
 /* http.h - libcurl plumbing for leadpipefs: one exchange, nothing more.
  *
- * Each thread gets its own curl easy handle (kept in thread-local storage);
- * all of them share one pool of connections, DNS cache and TLS sessions
- * through a curl share object. TLS peer and host verification stay on.
+ * Exchanges run on one event thread per client driving a curl multi handle
+ * (callers block until theirs ends): requests from many threads share its
+ * connections, over HTTP/2 as streams of one connection. A streamed GET runs
+ * in the calling thread on a handle of its own. DNS cache and TLS sessions
+ * are shared by all. TLS peer and host verification stay on.
  * No retries and no knowledge of the Leadpipe API live here (see api.h).
  */
 #ifndef LEADPIPEFS_HTTP_H
@@ -81,7 +83,14 @@ void lp_http_response_clear(struct lp_http_response *resp);
 /* A few words on a certificate problem ("it has expired"), static text; "" for none. */
 const char *lp_http_cert_words(enum lp_cert_problem p);
 
-/* Frees the calling thread's easy handle (call before a worker thread exits). */
+/* How many requests are worth having in flight at once: 8 (the connections
+ * used at most) over HTTP/1.x, 64 once an answer came over HTTP/2, whose
+ * streams share one connection. A hint for callers that fan out. */
+int lp_http_parallelism(lp_http *h);
+
+/* Frees the calling thread's easy handle (streamed GETs) and one idle handle
+ * of each client's pool, so that the pool follows the threads that use it
+ * (call before a worker thread that made requests exits). */
 void lp_http_thread_cleanup(void);
 
 #endif

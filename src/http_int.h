@@ -1,6 +1,6 @@
-/* http_int.h - what http.c and http_stream.c share: the client, its
- * per-thread handles, the answer buffer and a streamed GET in progress. Not
- * for other files. */
+/* http_int.h - what the http*.c files share: the client, its event thread
+ * and pool, the per-thread handles, the answer buffer and a streamed GET in
+ * progress. Not for other files. */
 #ifndef LEADPIPEFS_HTTP_INT_H
 #define LEADPIPEFS_HTTP_INT_H
 
@@ -12,9 +12,40 @@
 
 #include "http.h"
 
+/* Idle connections kept, more than the threads that make requests at once
+ * (the sweep's, FUSE's). */
+#define LP_HTTP_MAX_CONNECTS 32L
+/* Connections to the API at once, and so requests at once over HTTP/1.1;
+ * over HTTP/2 the requests worth having in flight on its one connection. */
+#define LP_HTTP_HOST_CONNS 8L
+#define LP_HTTP_STREAMS 64
 #define LP_HTTP_MAX_BODY ((size_t)64 << 20) /* one answer; a 100-item page is ~50 KiB */
 
 struct lp_http_handle;
+struct lp_http_job;
+
+/* An easy handle of a client's pool (http_loop.c), for every exchange but a
+ * streamed GET; set up once (lp_http_configure_easy) and reused. */
+struct lp_http_easy {
+    CURL *easy;
+    struct lp_http_easy *next; /* among the idle ones */
+    char errbuf[CURL_ERROR_SIZE];
+};
+
+/* The event thread of a client and what it drives (http_loop.c). */
+struct lp_http_loop {
+    CURLM *multi;
+    pthread_mutex_t lock;        /* guards the fields below and the jobs' done flags */
+    pthread_t thread;
+    bool running;                /* the thread exists and must be joined */
+    bool stop;                   /* asks the thread to return */
+    bool broken;                 /* no thread after a fork: exchanges fail at once */
+    struct lp_http_job *queue;   /* waiting to be added to multi, newest first */
+    struct lp_http_job *active;  /* in multi */
+    struct lp_http_easy *idle;   /* the pool */
+    bool multiplexed;            /* the last transfer went over HTTP/2 (atomic) */
+    lp_http *next_client;        /* http_loop.c's list, for fork */
+};
 
 struct lp_http {
     char *base_url; /* without trailing slashes */
@@ -28,6 +59,9 @@ struct lp_http {
     struct curl_slist *headers_body;   /* requests with a JSON body */
     struct curl_slist *headers_stream; /* streamed downloads (CSV or a JSON error) */
     struct lp_http_handle *handles;    /* every easy handle made for this client */
+    bool https;                        /* may speak HTTP/2 (ALPN), so transfers wait for it */
+    bool loop_made;                    /* lp_http_loop_stop has something to free */
+    struct lp_http_loop loop;
 };
 
 /* One easy handle, owned by one thread, made for one client. The thread frees
@@ -64,6 +98,36 @@ struct lp_http_xfer {
     int sockets;          /* how many it opened */
     char why[160];        /* what went wrong, when curl's words would mislead */
 };
+
+/* The options every easy handle of h gets once; errbuf: its error buffer
+ * (CURL_ERROR_SIZE). http.c. */
+int lp_http_configure_easy(lp_http *h, CURL *c, char *errbuf);
+
+/* http_thread.c. The calling thread's own handle for h, for a streamed GET,
+ * made on first use (NULL on no memory); release: frees every thread's handle
+ * for h, as h goes (before its share). */
+struct lp_http_handle *lp_http_thread_handle(lp_http *h);
+void lp_http_thread_handles_release(lp_http *h);
+
+/* http_loop.c. start: makes the multi handle and starts the thread (0, or
+ * -1: lp_http_loop_stop still frees what was made). stop: ends the thread
+ * and frees the multi handle, its connections and the pool; h->loop must
+ * have been zeroed before start. */
+int lp_http_loop_start(lp_http *h);
+void lp_http_loop_stop(lp_http *h);
+/* An idle easy handle of the pool, or a new one; NULL on no memory. Give it
+ * back with lp_http_easy_give once its answer has been read. */
+struct lp_http_easy *lp_http_easy_take(lp_http *h);
+void lp_http_easy_give(lp_http *h, struct lp_http_easy *e);
+/* A thread that made requests is ending (lp_http_thread_cleanup): each
+ * client's pool frees one idle handle, keeping one. The pool then holds about
+ * as many handles as threads that use it, as when each thread had its own:
+ * a handle, with its receive buffer, is some 20 KiB, and a burst of threads
+ * (a listing's pages, a sweep) would otherwise leave them all behind. */
+void lp_http_pool_shrink(void);
+/* Runs e's transfer on the event thread and returns its result, as
+ * curl_easy_perform would. */
+CURLcode lp_http_loop_perform(lp_http *h, struct lp_http_easy *e);
 
 /* curl's write callback filling a struct lp_http_body (userdata). */
 size_t lp_http_write_body(char *ptr, size_t size, size_t nmemb, void *userdata);

@@ -1,5 +1,6 @@
-/* sweep.c - the threads behind sweep.h: a coordinator starts up to
- * LP_SWEEP_WORKERS workers that take ids in order until none is left. */
+/* sweep.c - the threads behind sweep.h: a coordinator starts as many workers
+ * as ops.workers says (LP_SWEEP_WORKERS without it), with small stacks, that
+ * take ids in order until none is left. */
 #include "sweep.h"
 
 #include <stdlib.h>
@@ -35,14 +36,34 @@ static void *worker(void *arg)
     return NULL;
 }
 
+static int how_many(struct lp_sweep *s)
+{
+    int n = s->ops.workers ? s->ops.workers(s->ops.ctx) : LP_SWEEP_WORKERS;
+    if (n < 1)
+        n = 1;
+    if (n > LP_SWEEP_MAX_WORKERS)
+        n = LP_SWEEP_MAX_WORKERS;
+    return (size_t)n < s->n ? n : (int)s->n;
+}
+
 static void *coordinator(void *arg)
 {
     struct lp_sweep *s = arg;
-    pthread_t threads[LP_SWEEP_WORKERS];
-    int started = 0;
-    for (int i = 0; i < LP_SWEEP_WORKERS && (size_t)i < s->n; i++)
-        if (pthread_create(&threads[started], NULL, worker, s) == 0)
+    pthread_t threads[LP_SWEEP_MAX_WORKERS];
+    pthread_attr_t attr;
+    bool small = pthread_attr_init(&attr) == 0;
+    /* Up to 64 threads: their stacks' address space stays small (the
+     * default is 8 MiB each), whatever the limit says. */
+    if (small && pthread_attr_setstacksize(&attr, LP_SWEEP_STACK) != 0) {
+        pthread_attr_destroy(&attr);
+        small = false;
+    }
+    int started = 0, want = how_many(s);
+    for (int i = 0; i < want; i++)
+        if (pthread_create(&threads[started], small ? &attr : NULL, worker, s) == 0)
             started++;
+    if (small)
+        pthread_attr_destroy(&attr);
     for (int i = 0; i < started; i++)
         pthread_join(threads[i], NULL);
     pthread_mutex_lock(&s->lock);

@@ -12,13 +12,24 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#define LP_SWEEP_WORKERS 8
+#define LP_SWEEP_WORKERS 8      /* when ops.workers says nothing */
+#define LP_SWEEP_MAX_WORKERS 64 /* the most ops.workers may ask for */
+/* A worker's stack, a quarter of the usual 8 MiB: up to 64 workers. It holds
+ * a fetch and its JSON, never curl (which runs on the HTTP thread): a config
+ * nested 950 deep (cJSON takes 1000) needs under 512 KiB, but between 512 KiB
+ * and 1 MiB under AddressSanitizer (test_connections). Only pages touched
+ * count towards RSS. */
+#define LP_SWEEP_STACK ((size_t)2 << 20)
 
 struct lp_sweep_ops {
     /* Does the work for one id; called without any lock of the sweep's held. */
     void (*work)(void *ctx, const char *id);
     /* Called by each worker thread as it ends (per-thread clean-up); may be NULL. */
     void (*thread_exit)(void);
+    /* May be NULL. How many workers a sweep starting now should have (as
+     * many as requests worth having in flight at once), 1 to
+     * LP_SWEEP_MAX_WORKERS; asked once per sweep. */
+    int (*workers)(void *ctx);
     void *ctx;
 };
 

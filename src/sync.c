@@ -27,13 +27,23 @@
 
 static void prefetch_one(void *ctx, const char *id);
 
+/* A sweep has as many workers as requests worth having in flight. */
+int lp_sync_sweep_workers(void *ctx)
+{
+    struct lp_sync *s = ctx;
+    return lp_api_parallelism(s->api);
+}
+
 void lp_sync_init(struct lp_sync *s, struct lp_records *r, lp_api *api)
 {
     memset(s, 0, sizeof(*s));
     s->r = r;
     s->api = api;
     struct lp_sweep_ops ops = {
-        .work = prefetch_one, .thread_exit = lp_api_thread_cleanup, .ctx = s};
+        .work = prefetch_one,
+        .thread_exit = lp_api_thread_cleanup,
+        .workers = lp_sync_sweep_workers,
+        .ctx = s};
     lp_sweep_init(&s->sweep, &ops);
     lp_sync_runs_init(s);
     lp_sync_answers_init(s);

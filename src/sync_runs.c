@@ -90,7 +90,10 @@ static void note_runs_miss(struct lp_sync *s)
 void lp_sync_runs_init(struct lp_sync *s)
 {
     struct lp_sweep_ops ops = {
-        .work = prefetch_runs_one, .thread_exit = lp_api_thread_cleanup, .ctx = s};
+        .work = prefetch_runs_one,
+        .thread_exit = lp_api_thread_cleanup,
+        .workers = lp_sync_sweep_workers,
+        .ctx = s};
     lp_sweep_init(&s->runs_sweep, &ops);
 }
 

@@ -9,6 +9,8 @@
 #include "sync_types.h"
 
 void lp_sync_runs_init(struct lp_sync *s);
+/* How many workers a sweep of s has (sync.c): ctx is the struct lp_sync. */
+int lp_sync_sweep_workers(void *ctx);
 /* The runs list, fetched when older than cache_timeout (fetch false: -EAGAIN
  * instead). Several lists missed within a second are fetched in parallel. */
 int lp_sync_runs(struct lp_sync *s, struct lp_aud *a, bool fetch);

@@ -971,6 +971,11 @@ class Store:
         # TLS handshakes (--tls-cert) that succeeded and that failed: a client
         # refusing the certificate sends no request, so the log cannot say.
         self.tls = {"handshakes": 0, "refused": 0}
+        # TCP connections that carried an API request (the control interface's
+        # own do not count) and the most API requests in progress at once: how
+        # a client spreads its requests over connections, which the log cannot say.
+        self.conns = {"connections": 0, "requests": 0, "in_flight": 0, "max_in_flight": 0}
+        self.conns_epoch = 0  # bumped by a clear: a connection open then counts again
         self.faults = []
         self.last_ms = 0
         self.id_rng = random.Random(0x1EAD91BE)
@@ -1281,6 +1286,11 @@ class Store:
 
     # -- request log and faults
 
+    def clear_conns(self):
+        """Lock held: connections and requests counted from now on."""
+        self.conns.update(connections=0, requests=0, max_in_flight=self.conns["in_flight"])
+        self.conns_epoch += 1
+
     def log_request(self, method, path, query, raw, t, idem=None):
         if not raw:
             body = None
@@ -1392,6 +1402,11 @@ def control(store, method, path, query, raw):
             return 200, {"requests": store.log[since:]}
         if route == "tls" and method == "GET":
             return 200, dict(store.tls)
+        if route == "conns" and method == "GET":
+            return 200, dict(store.conns)
+        if route == "conns/clear" and method == "POST":
+            store.clear_conns()
+            return 200, {"ok": True}
         if route == "log/clear" and method == "POST":
             store.log = []
             return 200, {"ok": True}
@@ -1666,6 +1681,7 @@ def reset(store, body):
         store.load([])
     store.log = []
     store.faults = []
+    store.clear_conns()
     return {"audiences": len(store.auds)}
 
 
@@ -1855,6 +1871,23 @@ class Handler(BaseHTTPRequestHandler):
             threading.Thread(target=self.server.shutdown, daemon=True).start()
 
     def _api(self, method, path, query, raw, t):
+        store = self.server.store
+        with store.lock:
+            c = store.conns
+            # One handler per connection: it remembers whether it was counted.
+            if getattr(self, "_counted_epoch", None) != store.conns_epoch:
+                self._counted_epoch = store.conns_epoch
+                c["connections"] += 1
+            c["requests"] += 1
+            c["in_flight"] += 1
+            c["max_in_flight"] = max(c["max_in_flight"], c["in_flight"])
+        try:
+            self._api_answer(method, path, query, raw, t)
+        finally:
+            with store.lock:
+                store.conns["in_flight"] -= 1
+
+    def _api_answer(self, method, path, query, raw, t):
         store = self.server.store
         entry = store.log_request(method, path, query, raw, t,
                                   self.headers.get("Idempotency-Key"))

@@ -12,6 +12,7 @@ import re
 import signal
 import subprocess
 import tempfile
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -574,6 +575,33 @@ def test_keep_alive_and_content_length(emu):
         assert r.status == 200 and json.loads(r.read())["data"]["name"] == "chunk"
     finally:
         conn.close()
+
+
+def test_connection_and_in_flight_counts(emu):
+    # Three requests on one kept-alive connection, one on another, two more
+    # at once (held by a delay fault); control requests count for nothing.
+    hdr = {"x-api-key": KEY}
+    conn = http.client.HTTPConnection("127.0.0.1", emu.port, timeout=5)
+    try:
+        for _ in range(3):
+            conn.request("GET", BASE, headers=hdr)
+            conn.getresponse().read()
+    finally:
+        conn.close()
+    assert emu.api("GET", BASE)[0] == 200
+    assert emu.ctl("GET", "/conns") == {"connections": 2, "requests": 4, "in_flight": 0,
+                                        "max_in_flight": 1}
+    emu.ctl("POST", "/faults", {"kind": "delay", "seconds": 0.5, "count": 2})
+    threads = [threading.Thread(target=emu.api, args=("GET", BASE)) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    got = emu.ctl("GET", "/conns")
+    assert got["connections"] == 4 and got["requests"] == 6 and got["max_in_flight"] == 2
+    emu.ctl("POST", "/conns/clear", {})
+    assert emu.ctl("GET", "/conns") == {"connections": 0, "requests": 0, "in_flight": 0,
+                                        "max_in_flight": 0}
 
 
 def test_seed_100000_starts_and_walks():

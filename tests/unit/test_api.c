@@ -697,6 +697,41 @@ static void test_threads(void)
     lp_api_free(api);
 }
 
+/* Issue 15: 16 threads asking at once share at most 8 connections (curl's
+ * per-host limit in http_loop.c; the rest wait their turn), never one per
+ * request, and over HTTP/1.1 the client says 8 are worth sending at once. */
+static void test_shared_connections(void)
+{
+    struct worker w[16];
+    pthread_t t[16];
+    reset("{\"latency_ms\":20}");
+    char *id = emu_create("{\"name\":\"Shared\"}");
+    lp_api *api = client(NULL, NULL, 0, 0);
+    control_ok("POST", "/_emu/conns/clear", "{}");
+
+    for (int i = 0; i < 16; i++) {
+        w[i] = (struct worker){api, id, 0};
+        CHECK_INT(pthread_create(&t[i], NULL, worker_run, &w[i]), 0);
+    }
+    int ok = 0;
+    for (int i = 0; i < 16; i++) {
+        pthread_join(t[i], NULL);
+        ok += w[i].ok;
+    }
+    CHECK_INT(ok, 800);
+    cJSON *conns = control_json("/_emu/conns");
+    double opened = cJSON_GetNumberValue(cJSON_GetObjectItem(conns, "connections"));
+    double most = cJSON_GetNumberValue(cJSON_GetObjectItem(conns, "max_in_flight"));
+    CHECK(opened >= 1 && opened <= 8);
+    CHECK(most >= 2 && most <= 8);
+    CHECK_INT(cJSON_GetNumberValue(cJSON_GetObjectItem(conns, "requests")), 800);
+    CHECK_INT(lp_api_parallelism(api), 8);
+    cJSON_Delete(conns);
+    reset("{\"latency_ms\":0}");
+    free(id);
+    lp_api_free(api);
+}
+
 static void test_hung_server(void)
 {
     struct lp_audience *arr = NULL;
@@ -1268,6 +1303,7 @@ int main(void)
     test_bad_answers();
     test_transport();
     test_threads();
+    test_shared_connections();
     test_log();
     test_headers();
     test_hung_server();
