@@ -206,31 +206,6 @@ void lp_http_free(lp_http *h)
     global_release();
 }
 
-/* The options that never change for this client; set once per handle. */
-int lp_http_configure_easy(lp_http *h, CURL *c, char *errbuf)
-{
-    if (curl_easy_setopt(c, CURLOPT_SHARE, h->share) != CURLE_OK ||
-        curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https") != CURLE_OK)
-        return -1;
-    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(c, CURLOPT_TCP_KEEPALIVE, 1L);
-    curl_easy_setopt(c, CURLOPT_TCP_KEEPIDLE, 60L);
-    curl_easy_setopt(c, CURLOPT_TCP_KEEPINTVL, 30L);
-    curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L);
-    curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, h->connect_timeout_ms);
-    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, h->timeout_ms);
-    curl_easy_setopt(c, CURLOPT_USERAGENT, "leadpipefs/" LP_VERSION); /* curl copies it */
-    curl_easy_setopt(c, CURLOPT_ACCEPT_ENCODING, "");                 /* whatever curl can decode */
-    curl_easy_setopt(c, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)LP_HTTP_MAX_BODY);
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, lp_http_write_body);
-    curl_easy_setopt(c, CURLOPT_ERRORBUFFER, errbuf);
-    /* Only the CAs of this file are trusted then: a proxy that re-signs TLS
-     * is trusted by naming its CA, never by turning verification off. */
-    if (h->ca_file && curl_easy_setopt(c, CURLOPT_CAINFO, h->ca_file) != CURLE_OK)
-        return -1;
-    return 0;
-}
-
 /* --- one exchange ------------------------------------------------------------ */
 
 /* Sets what differs between requests: URL, method, body, headers. extra, when
@@ -476,4 +451,10 @@ void lp_http_response_clear(struct lp_http_response *resp)
     free(resp->body);
     resp->body = NULL;
     resp->body_len = 0;
+}
+
+int lp_http_parallelism(lp_http *h)
+{
+    return __atomic_load_n(&h->loop.multiplexed, __ATOMIC_RELAXED) ? LP_HTTP_STREAMS
+                                                                   : LP_HTTP_HOST_CONNS;
 }

@@ -44,7 +44,7 @@ struct lp_http_loop {
     struct lp_http_job *active;  /* in multi */
     struct lp_http_easy *idle;   /* the pool */
     bool multiplexed;            /* the last transfer went over HTTP/2 (atomic) */
-    lp_http *next_client;        /* http_loop.c's list, for fork */
+    struct lp_http *next_client;        /* http_loop.c's list, for fork */
 };
 
 struct lp_http {
@@ -69,7 +69,7 @@ struct lp_http {
  * handle when it goes first, leaving owner NULL. Links are guarded by registry_lock. */
 struct lp_http_handle {
     CURL *easy;
-    lp_http *owner;
+    struct lp_http *owner;
     struct lp_http_handle *thread_next;
     struct lp_http_handle *owner_next, *owner_prev;
     char errbuf[CURL_ERROR_SIZE];
@@ -100,25 +100,25 @@ struct lp_http_xfer {
 };
 
 /* The options every easy handle of h gets once; errbuf: its error buffer
- * (CURL_ERROR_SIZE). http.c. */
-int lp_http_configure_easy(lp_http *h, CURL *c, char *errbuf);
+ * (CURL_ERROR_SIZE). http_easy.c. */
+int lp_http_configure_easy(struct lp_http *h, CURL *c, char *errbuf);
 
 /* http_thread.c. The calling thread's own handle for h, for a streamed GET,
  * made on first use (NULL on no memory); release: frees every thread's handle
  * for h, as h goes (before its share). */
-struct lp_http_handle *lp_http_thread_handle(lp_http *h);
-void lp_http_thread_handles_release(lp_http *h);
+struct lp_http_handle *lp_http_thread_handle(struct lp_http *h);
+void lp_http_thread_handles_release(struct lp_http *h);
 
 /* http_loop.c. start: makes the multi handle and starts the thread (0, or
  * -1: lp_http_loop_stop still frees what was made). stop: ends the thread
  * and frees the multi handle, its connections and the pool; h->loop must
  * have been zeroed before start. */
-int lp_http_loop_start(lp_http *h);
-void lp_http_loop_stop(lp_http *h);
+int lp_http_loop_start(struct lp_http *h);
+void lp_http_loop_stop(struct lp_http *h);
 /* An idle easy handle of the pool, or a new one; NULL on no memory. Give it
  * back with lp_http_easy_give once its answer has been read. */
-struct lp_http_easy *lp_http_easy_take(lp_http *h);
-void lp_http_easy_give(lp_http *h, struct lp_http_easy *e);
+struct lp_http_easy *lp_http_easy_take(struct lp_http *h);
+void lp_http_easy_give(struct lp_http *h, struct lp_http_easy *e);
 /* A thread that made requests is ending (lp_http_thread_cleanup): each
  * client's pool frees one idle handle, keeping one. The pool then holds about
  * as many handles as threads that use it, as when each thread had its own:
@@ -127,7 +127,7 @@ void lp_http_easy_give(lp_http *h, struct lp_http_easy *e);
 void lp_http_pool_shrink(void);
 /* Runs e's transfer on the event thread and returns its result, as
  * curl_easy_perform would. */
-CURLcode lp_http_loop_perform(lp_http *h, struct lp_http_easy *e);
+CURLcode lp_http_loop_perform(struct lp_http *h, struct lp_http_easy *e);
 
 /* curl's write callback filling a struct lp_http_body (userdata). */
 size_t lp_http_write_body(char *ptr, size_t size, size_t nmemb, void *userdata);

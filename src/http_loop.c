@@ -30,7 +30,7 @@ struct lp_http_job {
  * cross a fork. Guarded by clients_lock. */
 static pthread_mutex_t clients_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
-static lp_http *clients;
+static struct lp_http *clients;
 
 /* Under l->lock: the job is done; its caller may return at once. */
 static void finish_locked(struct lp_http_job *j, CURLcode rc)
@@ -152,13 +152,13 @@ static void abandon_queued_locked(struct lp_http_loop *l)
 static void before_fork(void)
 {
     pthread_mutex_lock(&clients_lock);
-    for (lp_http *h = clients; h; h = h->loop.next_client)
+    for (struct lp_http *h = clients; h; h = h->loop.next_client)
         stop_thread(&h->loop);
 }
 
 static void after_fork(void)
 {
-    for (lp_http *h = clients; h; h = h->loop.next_client) {
+    for (struct lp_http *h = clients; h; h = h->loop.next_client) {
         struct lp_http_loop *l = &h->loop;
         pthread_mutex_lock(&l->lock);
         if (start_thread_locked(l) != 0) {
@@ -178,7 +178,7 @@ static void register_atfork(void)
         abort(); /* ENOMEM at start-up: nothing sensible remains */
 }
 
-int lp_http_loop_start(lp_http *h)
+int lp_http_loop_start(struct lp_http *h)
 {
     struct lp_http_loop *l = &h->loop;
     pthread_once(&atfork_once, register_atfork);
@@ -217,11 +217,11 @@ static void abandon_all(struct lp_http_loop *l)
     pthread_mutex_unlock(&l->lock);
 }
 
-void lp_http_loop_stop(lp_http *h)
+void lp_http_loop_stop(struct lp_http *h)
 {
     struct lp_http_loop *l = &h->loop;
     pthread_mutex_lock(&clients_lock);
-    for (lp_http **p = &clients; *p; p = &(*p)->loop.next_client)
+    for (struct lp_http **p = &clients; *p; p = &(*p)->loop.next_client)
         if (*p == h) {
             *p = l->next_client;
             break;
@@ -242,7 +242,7 @@ void lp_http_loop_stop(lp_http *h)
     pthread_mutex_destroy(&l->lock);
 }
 
-struct lp_http_easy *lp_http_easy_take(lp_http *h)
+struct lp_http_easy *lp_http_easy_take(struct lp_http *h)
 {
     struct lp_http_loop *l = &h->loop;
     pthread_mutex_lock(&l->lock);
@@ -272,7 +272,7 @@ struct lp_http_easy *lp_http_easy_take(lp_http *h)
 void lp_http_pool_shrink(void)
 {
     pthread_mutex_lock(&clients_lock); /* keeps each client alive meanwhile */
-    for (lp_http *h = clients; h; h = h->loop.next_client) {
+    for (struct lp_http *h = clients; h; h = h->loop.next_client) {
         struct lp_http_loop *l = &h->loop;
         pthread_mutex_lock(&l->lock);
         struct lp_http_easy *e = l->idle && l->idle->next ? l->idle : NULL;
@@ -287,7 +287,7 @@ void lp_http_pool_shrink(void)
     pthread_mutex_unlock(&clients_lock);
 }
 
-void lp_http_easy_give(lp_http *h, struct lp_http_easy *e)
+void lp_http_easy_give(struct lp_http *h, struct lp_http_easy *e)
 {
     struct lp_http_loop *l = &h->loop;
     pthread_mutex_lock(&l->lock);
@@ -296,7 +296,7 @@ void lp_http_easy_give(lp_http *h, struct lp_http_easy *e)
     pthread_mutex_unlock(&l->lock);
 }
 
-CURLcode lp_http_loop_perform(lp_http *h, struct lp_http_easy *e)
+CURLcode lp_http_loop_perform(struct lp_http *h, struct lp_http_easy *e)
 {
     struct lp_http_loop *l = &h->loop;
     struct lp_http_job j = {.e = e};
@@ -317,10 +317,4 @@ CURLcode lp_http_loop_perform(lp_http *h, struct lp_http_easy *e)
     pthread_mutex_unlock(&l->lock);
     pthread_cond_destroy(&j.cond);
     return j.rc;
-}
-
-int lp_http_parallelism(lp_http *h)
-{
-    return __atomic_load_n(&h->loop.multiplexed, __ATOMIC_RELAXED) ? LP_HTTP_STREAMS
-                                                                   : LP_HTTP_HOST_CONNS;
 }

@@ -38,7 +38,7 @@ static void prune_thread_locked(void)
     pthread_setspecific(tls_key, head);
 }
 
-void lp_http_thread_handles_release(lp_http *h)
+void lp_http_thread_handles_release(struct lp_http *h)
 {
     pthread_once(&tls_once, create_tls_key);
     pthread_mutex_lock(&registry_lock);
@@ -57,7 +57,7 @@ void lp_http_thread_handles_release(lp_http *h)
 /* Registry lock held: takes e out of its client's list and frees its easy handle. */
 static void detach_locked(struct lp_http_handle *e)
 {
-    lp_http *h = e->owner;
+    struct lp_http *h = e->owner;
     if (!h)
         return;
     if (e->owner_prev)
@@ -92,7 +92,7 @@ void lp_http_thread_cleanup(void)
     lp_http_pool_shrink();
 }
 
-struct lp_http_handle *lp_http_thread_handle(lp_http *h)
+struct lp_http_handle *lp_http_thread_handle(struct lp_http *h)
 {
     struct lp_http_handle *e;
 
