@@ -9,7 +9,7 @@
 #include "lp_config.h"
 
 /* The options that never change for this client; set once per handle. */
-int lp_http_configure_easy(struct lp_http *h, CURL *c, char *errbuf)
+static int configure_easy(struct lp_http *h, CURL *c, char *errbuf)
 {
     if (curl_easy_setopt(c, CURLOPT_SHARE, h->share) != CURLE_OK ||
         curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https") != CURLE_OK)
@@ -31,4 +31,14 @@ int lp_http_configure_easy(struct lp_http *h, CURL *c, char *errbuf)
     if (h->ca_file && curl_easy_setopt(c, CURLOPT_CAINFO, h->ca_file) != CURLE_OK)
         return -1;
     return 0;
+}
+
+CURL *lp_http_new_easy(struct lp_http *h, char *errbuf)
+{
+    CURL *c = curl_easy_init();
+    if (c && configure_easy(h, c, errbuf) != 0) {
+        curl_easy_cleanup(c);
+        c = NULL;
+    }
+    return c;
 }

@@ -25,7 +25,7 @@ struct lp_http_handle;
 struct lp_http_job;
 
 /* An easy handle of a client's pool (http_loop.c), for every exchange but a
- * streamed GET; set up once (lp_http_configure_easy) and reused. */
+ * streamed GET; set up once (lp_http_new_easy) and reused. */
 struct lp_http_easy {
     CURL *easy;
     struct lp_http_easy *next; /* among the idle ones */
@@ -99,9 +99,9 @@ struct lp_http_xfer {
     char why[160];        /* what went wrong, when curl's words would mislead */
 };
 
-/* The options every easy handle of h gets once; errbuf: its error buffer
- * (CURL_ERROR_SIZE). http_easy.c. */
-int lp_http_configure_easy(struct lp_http *h, CURL *c, char *errbuf);
+/* A new easy handle with the options every handle of h gets once, or NULL
+ * (no memory); errbuf: its error buffer (CURL_ERROR_SIZE). http_easy.c. */
+CURL *lp_http_new_easy(struct lp_http *h, char *errbuf);
 
 /* http_thread.c. The calling thread's own handle for h, for a streamed GET,
  * made on first use (NULL on no memory); release: frees every thread's handle

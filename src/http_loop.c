@@ -253,11 +253,7 @@ struct lp_http_easy *lp_http_easy_take(struct lp_http *h)
     if (e)
         return e;
     e = calloc(1, sizeof *e);
-    if (!e)
-        return NULL;
-    e->easy = curl_easy_init();
-    if (!e->easy || lp_http_configure_easy(h, e->easy, e->errbuf) != 0) {
-        curl_easy_cleanup(e->easy);
+    if (!e || !(e->easy = lp_http_new_easy(h, e->errbuf))) {
         free(e);
         return NULL;
     }

@@ -107,11 +107,7 @@ struct lp_http_handle *lp_http_thread_handle(struct lp_http *h)
         return e;
 
     e = calloc(1, sizeof *e);
-    if (!e)
-        return NULL;
-    e->easy = curl_easy_init();
-    if (!e->easy || lp_http_configure_easy(h, e->easy, e->errbuf) != 0) {
-        curl_easy_cleanup(e->easy);
+    if (!e || !(e->easy = lp_http_new_easy(h, e->errbuf))) {
         free(e);
         return NULL;
     }

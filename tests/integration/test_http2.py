@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from conftest import Emulator
+from conftest import Emulator, stop_process
 from test_connections import read_every_config
 
 NGHTTPX = "/usr/sbin/nghttpx"
@@ -77,13 +77,7 @@ class Nghttpx:
             time.sleep(0.05)
 
     def stop(self):
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        stop_process(self.proc)
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
