@@ -452,6 +452,19 @@ def free_port():
         return s.getsockname()[1]
 
 
+def wait_listening(port, proc, timeout):
+    """True once something accepts on 127.0.0.1:port; False if proc ended
+    first or timeout seconds passed."""
+    deadline = time.time() + timeout
+    while proc.poll() is None and time.time() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return True
+        except OSError:
+            time.sleep(0.05)
+    return False
+
+
 class Tinyproxy:
     """tinyproxy in the foreground (-d) with a config file of its own in a
     temporary directory: it listens on 127.0.0.1 only, serves 127.0.0.1 only,
@@ -486,13 +499,8 @@ PidFile "{dir}/tinyproxy.pid"
                 f.write(self.CONF.format(port=self.port, connect_port=connect_port, dir=self.dir))
             self.proc = subprocess.Popen([TINYPROXY, "-d", "-c", conf], stdin=subprocess.DEVNULL,
                                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-            deadline = time.time() + 10
-            while self.proc.poll() is None and time.time() < deadline:
-                try:
-                    socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
-                    return
-                except OSError:
-                    time.sleep(0.05)
+            if wait_listening(self.port, self.proc, 10):
+                return
             self.stop_process()
         shutil.rmtree(self.dir, ignore_errors=True)
         raise RuntimeError("tinyproxy did not start")

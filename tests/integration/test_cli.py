@@ -18,7 +18,7 @@ import time
 
 import pytest
 
-from conftest import BINARY, KEY, MOUNT_BASE, Emulator, Mount
+from conftest import BINARY, KEY, MOUNT_BASE, Emulator, Mount, free_port
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.join(HERE, "..", "..")
@@ -76,15 +76,6 @@ def unmount(mountpoint):
             time.sleep(0.05)
         if os.path.exists("/proc/%d" % pid):
             os.kill(pid, signal.SIGKILL)
-
-
-def free_port():
-    """A loopback port nothing listens on (bound, then closed)."""
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 class Trap:

@@ -6,25 +6,18 @@ once. nghttpx's access log names each request's client port and protocol:
 one port is one connection."""
 import os
 import shutil
-import socket
 import subprocess
 import tempfile
 import time
 
 import pytest
 
-from conftest import Emulator, stop_process
+from conftest import Emulator, free_port, stop_process, wait_listening
 from test_connections import read_every_config
 
 NGHTTPX = "/usr/sbin/nghttpx"
 AUDIENCES = 60
 LOG_FORMAT = "$remote_port $alpn $status $method $path"
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class Nghttpx:
@@ -45,16 +38,9 @@ class Nghttpx:
              "--accesslog-file=" + self.access_log, "--accesslog-format=" + LOG_FORMAT,
              "--errorlog-file=" + self.error_log, key, cert],
             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        deadline = time.time() + 15
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
-                break
-            except OSError:
-                if self.proc.poll() is not None or time.time() > deadline:
-                    self.stop()
-                    raise RuntimeError("nghttpx did not start: " + self.errors())
-                time.sleep(0.05)
+        if not wait_listening(self.port, self.proc, 15):
+            self.stop()
+            raise RuntimeError("nghttpx did not start: " + self.errors())
         self.url = "https://127.0.0.1:%d" % self.port
 
     def errors(self):
